@@ -1,0 +1,283 @@
+//! The HTTP face of the API server: authentication, routing, and the
+//! endpoints that are not resources (version, health, discovery, OpenAPI,
+//! metrics).
+
+mod objects;
+mod serve;
+mod subresources;
+mod watch;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use serde_json::json;
+use verge_pki::Identity;
+
+pub use serve::serve_tls;
+
+use crate::discovery::{self, Discovery};
+use crate::metrics::Metrics;
+use crate::openapi::OpenApi;
+use crate::request::{self, Query};
+use crate::resources::Resources;
+use crate::status::ApiError;
+
+/// The Kubernetes version this server reports. kubectl's dispatcher picks
+/// the kubectl binary by this minor; 1.32 speaks WebSocket exec.
+pub const KUBERNETES_MINOR: &str = "32";
+
+/// Everything a request handler needs.
+pub struct ApiServer {
+    pub resources: Arc<Resources>,
+    pub discovery: Discovery,
+    pub openapi: OpenApi,
+    pub metrics: Metrics,
+}
+
+/// Who is asking: set on each connection from its verified client certificate.
+#[derive(Clone, Debug)]
+pub struct Caller(pub Option<Identity>);
+
+impl ApiServer {
+    pub fn new(resources: Arc<Resources>) -> Arc<ApiServer> {
+        let registry = resources.registry.clone();
+        Arc::new(ApiServer {
+            discovery: Discovery::new(registry.clone()),
+            openapi: OpenApi::new(registry),
+            metrics: Metrics::new(),
+            resources,
+        })
+    }
+}
+
+/// The single entry point of every request.
+pub async fn handle(api: Arc<ApiServer>, req: Request<Body>) -> Response {
+    let started = Instant::now();
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let (verb, resource, response) = route(&api, req).await;
+    let code = response.status().as_u16();
+    api.metrics
+        .observe(verb, &resource, code, started.elapsed());
+    tracing::debug!(%method, %path, code, elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    response
+}
+
+async fn route(api: &Arc<ApiServer>, req: Request<Body>) -> (&'static str, String, Response) {
+    let path = req.uri().path().to_owned();
+    // Health endpoints answer anyone: load balancers and probes have no certificate.
+    if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") || path.starts_with("/healthz/") {
+        return ("get", "healthz".into(), plain("ok"));
+    }
+    let caller = req
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or(Caller(None));
+    let Some(identity) = caller.0 else {
+        return ("none", "".into(), ApiError::unauthorized().into_response());
+    };
+    if !identity.groups.iter().any(|g| g == verge_pki::ADMIN_GROUP) {
+        let message = format!(
+            "User \"{}\" cannot {} resource at {path}: only cluster administrators are authorized on this endpoint",
+            identity.user,
+            req.method().as_str().to_lowercase()
+        );
+        return (
+            "none",
+            "".into(),
+            ApiError::forbidden(message).into_response(),
+        );
+    }
+    if req.method() != Method::GET && !request_has_resource(&path) {
+        return (
+            "none",
+            "".into(),
+            ApiError::method_not_allowed(format!("{} is not allowed on {path}", req.method()))
+                .into_response(),
+        );
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    match path.as_str() {
+        "/version" => return ("get", "version".into(), json_response(version())),
+        "/metrics" => {
+            let text = api
+                .metrics
+                .render(&api.resources.cache, api.resources.store.current_revision());
+            let mut resp = text.into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return ("get", "metrics".into(), resp);
+        }
+        "/api" | "/apis" => {
+            let docs = api.discovery.documents();
+            let core = path == "/api";
+            let resp = if discovery::wants_aggregated(&accept) {
+                let body = if core {
+                    docs.aggregated_core.clone()
+                } else {
+                    docs.aggregated_groups.clone()
+                };
+                bytes_response(body, discovery::AGGREGATED_CONTENT_TYPE)
+            } else {
+                let body = if core {
+                    docs.legacy_api.clone()
+                } else {
+                    docs.legacy_apis.clone()
+                };
+                bytes_response(body, "application/json")
+            };
+            return ("get", "discovery".into(), resp);
+        }
+        "/openapi/v3" => {
+            return (
+                "get",
+                "openapi".into(),
+                bytes_response(api.openapi.root(), "application/json"),
+            );
+        }
+        "/openapi/v2" => {
+            // kubectl falls back to its compiled-in types when v2 is absent.
+            return (
+                "get",
+                "openapi".into(),
+                ApiError::no_route("OpenAPI v2 is not served; use /openapi/v3").into_response(),
+            );
+        }
+        _ => {}
+    }
+    if let Some(gv) = path.strip_prefix("/openapi/v3/") {
+        let resp = match api.openapi.group_version(gv) {
+            Some((body, hash)) => {
+                let mut resp = bytes_response(body, "application/json");
+                let hashed = req
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.contains(&format!("hash={hash}")));
+                let cache = if hashed {
+                    "public, immutable"
+                } else {
+                    "no-cache, private"
+                };
+                resp.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+                resp.headers_mut()
+                    .insert(header::ETAG, header_value(&format!("\"{hash}\"")));
+                resp
+            }
+            None => ApiError::no_route(&format!("OpenAPI document {gv}")).into_response(),
+        };
+        return ("get", "openapi".into(), resp);
+    }
+    if let Some(doc) = api
+        .discovery
+        .documents()
+        .legacy
+        .get(path.trim_end_matches('/'))
+    {
+        return (
+            "get",
+            "discovery".into(),
+            bytes_response(doc.clone(), "application/json"),
+        );
+    }
+    let rp = match request::parse_path(&api.resources.registry, &path) {
+        Ok(Some(rp)) => rp,
+        Ok(None) => {
+            return (
+                "none",
+                "".into(),
+                ApiError::no_route(&format!("{} {path}", req.method())).into_response(),
+            );
+        }
+        Err(e) => return ("none", "".into(), e.into_response()),
+    };
+    let query = match Query::parse(req.uri().query()) {
+        Ok(q) => q,
+        Err(e) => return ("none", rp.rt.plural.clone(), e.into_response()),
+    };
+    let verb = match request::verb_of(req.method(), &rp, &query) {
+        Ok(v) => v,
+        Err(e) => return ("none", rp.rt.plural.clone(), e.into_response()),
+    };
+    let resource = match &rp.subresource {
+        Some(s) => format!("{}/{s}", rp.rt.qualified_plural()),
+        None => rp.rt.qualified_plural(),
+    };
+    let response = objects::handle(api, rp, verb, query, req).await;
+    (verb.as_str(), resource, response)
+}
+
+fn request_has_resource(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/apis/")
+}
+
+pub fn version() -> serde_json::Value {
+    json!({
+        "major": "1",
+        "minor": KUBERNETES_MINOR,
+        "gitVersion": format!("v1.{KUBERNETES_MINOR}.0-verge.{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.23",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, arch()),
+    })
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn plain(text: &'static str) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+pub(crate) fn json_response(v: serde_json::Value) -> Response {
+    bytes_response(
+        Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+        "application/json",
+    )
+}
+
+pub(crate) fn bytes_response(body: Bytes, content_type: &'static str) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// Adds `Warning: 299 - "text"` headers, which kubectl prints as warnings.
+pub(crate) fn add_warnings(headers: &mut HeaderMap, warnings: &[String]) {
+    for w in warnings {
+        let text = w.replace('"', "'");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            headers.append(header::WARNING, v);
+        }
+    }
+}

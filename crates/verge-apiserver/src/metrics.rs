@@ -1,0 +1,121 @@
+//! Prometheus metrics on `/metrics`: request latency by verb, resource and
+//! code; store revision; watch cache size and watchers.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::cache::WatchCache;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub verb: String,
+    pub resource: String,
+    pub code: u16,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Histogram>,
+    store_revision: Gauge,
+    cached_objects: Gauge,
+    watchers: Gauge,
+    dropped_watchers: Counter,
+    cache_events: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("verge");
+        let requests = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "apiserver_request_duration_seconds",
+            "API request latency by verb, resource and HTTP code (watches: time to first byte)",
+            requests.clone(),
+        );
+        let store_revision = Gauge::default();
+        registry.register(
+            "store_revision",
+            "Latest revision of the store",
+            store_revision.clone(),
+        );
+        let cached_objects = Gauge::default();
+        registry.register(
+            "watch_cache_objects",
+            "Objects held by the watch cache",
+            cached_objects.clone(),
+        );
+        let watchers = Gauge::default();
+        registry.register("watch_cache_watchers", "Open watches", watchers.clone());
+        let dropped_watchers = Counter::default();
+        registry.register(
+            "watch_cache_dropped_watchers",
+            "Watchers dropped with 410 because they fell behind",
+            dropped_watchers.clone(),
+        );
+        let cache_events = Counter::default();
+        registry.register(
+            "watch_cache_events",
+            "Changes applied to the watch cache",
+            cache_events.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            store_revision,
+            cached_objects,
+            watchers,
+            dropped_watchers,
+            cache_events,
+        }
+    }
+
+    pub fn observe(&self, verb: &str, resource: &str, code: u16, elapsed: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                verb: verb.to_owned(),
+                resource: resource.to_owned(),
+                code,
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The text exposition, with gauges refreshed from their sources.
+    pub fn render(&self, cache: &Arc<WatchCache>, store_revision: i64) -> String {
+        self.store_revision.set(store_revision);
+        self.cached_objects.set(cache.object_count() as i64);
+        self.watchers.set(cache.watcher_count() as i64);
+        let m = cache.metrics();
+        let sync = |c: &Counter, v: u64| {
+            let cur = c.get();
+            if v > cur {
+                c.inc_by(v - cur);
+            }
+        };
+        sync(
+            &self.dropped_watchers,
+            m.dropped_watchers.load(Ordering::Relaxed),
+        );
+        sync(&self.cache_events, m.events.load(Ordering::Relaxed));
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,794 @@
+//! The generic semantics of every resource: create, update, patch, delete,
+//! get and list, with the metadata rules of the Kubernetes API (uid,
+//! generation, resourceVersion preconditions, finalizers, graceful deletion,
+//! status subresources). HTTP handlers and in-process controllers both call
+//! this; nothing here knows about HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use rand::Rng;
+use serde_json::{Map, Value, json};
+use verge_store::{Store, StoreError};
+
+use crate::cache::{CacheError, CachedObject, Filter, WatchCache};
+use crate::object;
+use crate::registry::{Registry, ResourceType};
+use crate::request::FieldValidation;
+use crate::status::{ApiError, ApiResult, Subject};
+use crate::validation;
+
+/// Which part of an object a write may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Everything but `status` (when the type has a status subresource).
+    Main,
+    /// Only `status`.
+    Status,
+    /// The whole object, written by the server on the caller's behalf (pod
+    /// binding): no status split and no immutability rules.
+    Binding,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub field_manager: Option<String>,
+    pub field_validation: FieldValidation,
+}
+
+/// The outcome of a write: the object as stored, and warnings for the client.
+#[derive(Debug)]
+pub struct Written {
+    pub object: Value,
+    pub warnings: Vec<String>,
+    /// True when a create happened (201 rather than 200).
+    pub created: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    pub dry_run: bool,
+    pub grace_period_seconds: Option<i64>,
+    pub propagation_policy: Option<String>,
+    pub precondition_uid: Option<String>,
+    pub precondition_resource_version: Option<String>,
+}
+
+pub enum Deleted {
+    /// The object is gone; this was its last state.
+    Gone(Value),
+    /// Deletion is pending (finalizers or grace period); this is the object now.
+    Pending(Value),
+}
+
+/// One page of a list.
+pub struct Page {
+    pub items: Vec<Arc<CachedObject>>,
+    pub revision: i64,
+    pub continue_token: Option<String>,
+    pub remaining: Option<usize>,
+}
+
+/// Optimistic-concurrency retries for patches and server-side updates.
+const CONFLICT_RETRIES: usize = 10;
+
+pub struct Resources {
+    pub registry: Arc<Registry>,
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<WatchCache>,
+}
+
+pub fn subject<'a>(rt: &'a ResourceType, qualified: &'a str, name: &'a str) -> Subject<'a> {
+    Subject {
+        qualified,
+        group: &rt.group,
+        plural: &rt.plural,
+        name,
+    }
+}
+
+fn cache_err(e: CacheError) -> ApiError {
+    match e {
+        CacheError::Expired { .. } => ApiError::gone(e.to_string()),
+        CacheError::TooNew { .. } => ApiError::timeout(e.to_string()),
+        CacheError::Store(s) => s.into(),
+    }
+}
+
+impl Resources {
+    pub fn key(&self, rt: &ResourceType, ns: Option<&str>, name: &str) -> String {
+        rt.storage_key(ns, name)
+    }
+
+    pub async fn get(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Arc<CachedObject>> {
+        let key = self.key(rt, ns, name);
+        self.cache
+            .get(&key)
+            .await
+            .map_err(cache_err)?
+            .ok_or_else(|| ApiError::not_found(&subject(rt, &rt.qualified_plural(), name)))
+    }
+
+    /// A page of objects. `min_revision` None means "consistent read".
+    pub async fn list(
+        &self,
+        filter: &Filter,
+        limit: usize,
+        continue_token: Option<&str>,
+        min_revision: Option<i64>,
+    ) -> ApiResult<Page> {
+        let (start_after, pinned) = match continue_token {
+            Some(token) => {
+                let (rev, key) = decode_continue(token)?;
+                if !key.starts_with(&filter.prefix) {
+                    return Err(ApiError::bad_request(
+                        "the continue token does not belong to this list; start the list again",
+                    ));
+                }
+                (Some(key), Some(rev))
+            }
+            None => (None, None),
+        };
+        match min_revision {
+            Some(rev) => self
+                .cache
+                .wait_for(rev, Duration::from_secs(3))
+                .await
+                .map_err(cache_err)?,
+            None if pinned.is_none() => self.cache.sync().await.map_err(cache_err)?,
+            None => {}
+        }
+        let (items, revision, remaining) = self.cache.list(filter, start_after.as_deref(), limit);
+        // Every page of one list reports the revision of its first page.
+        let revision = pinned.unwrap_or(revision);
+        let continue_token = match (remaining, items.last()) {
+            (Some(_), Some(last)) => Some(encode_continue(revision, &last.key)),
+            _ => None,
+        };
+        Ok(Page {
+            items,
+            revision,
+            continue_token,
+            remaining,
+        })
+    }
+
+    /// Creates an object. `ns` is the namespace from the URL.
+    pub async fn create(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> ApiResult<Written> {
+        check_type(rt, &mut obj)?;
+        check_namespace(rt, ns, &mut obj)?;
+        expand_generate_name(rt, &mut obj)?;
+        let name = object::name(&obj).unwrap_or("").to_owned();
+
+        let meta = object::meta_mut(&mut obj);
+        meta.insert(
+            "uid".into(),
+            Value::String(uuid::Uuid::new_v4().to_string()),
+        );
+        meta.insert(
+            "creationTimestamp".into(),
+            Value::String(object::now_rfc3339()),
+        );
+        for server_owned in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            meta.remove(server_owned);
+        }
+        if tracks_generation(rt) {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
+        if resets_status_on_create(rt) {
+            if let Value::Object(m) = &mut obj {
+                m.remove("status");
+            }
+        }
+        self.prepare_for_create(rt, &mut obj).await?;
+        let warnings = validation::admit(rt, &mut obj, None, opts.field_validation)?;
+        if let Some(ns) = object::namespace(&obj).filter(|_| rt.namespaced) {
+            self.check_namespace_accepts(ns).await?;
+        }
+        if opts.dry_run {
+            return Ok(Written {
+                object: obj,
+                warnings,
+                created: true,
+            });
+        }
+        let key = self.key(rt, object::namespace(&obj), &name);
+        match self.store.create(&key, object::to_stored_bytes(&obj)).await {
+            Ok(rev) => {
+                object::set_resource_version(&mut obj, rev);
+                self.after_write(rt, &obj);
+                Ok(Written {
+                    object: obj,
+                    warnings,
+                    created: true,
+                })
+            }
+            Err(StoreError::AlreadyExists(_)) => Err(ApiError::already_exists(&subject(
+                rt,
+                &rt.qualified_plural(),
+                &name,
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces (part of) an object. `change` computes the new object from the
+    /// current one; it runs again when a concurrent write got there first,
+    /// unless the new object carries an explicit resourceVersion precondition.
+    pub async fn update<F>(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        part: Part,
+        opts: &WriteOptions,
+        mut change: F,
+    ) -> ApiResult<Written>
+    where
+        F: FnMut(&Value) -> ApiResult<Value>,
+    {
+        let qualified = rt.qualified_plural();
+        let subj = subject(rt, &qualified, name);
+        for _ in 0..CONFLICT_RETRIES {
+            let current = self.get(rt, ns, name).await?;
+            let old = current.value();
+            let mut new = change(&old)?;
+            check_type(rt, &mut new)?;
+            if object::name(&new).is_some_and(|n| n != name) {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    object::name(&new).unwrap_or("")
+                )));
+            }
+            check_namespace(rt, ns, &mut new)?;
+            let precondition = object::resource_version(&new).map(str::to_owned);
+            if let Some(rv) = &precondition
+                && *rv != current.revision.to_string()
+            {
+                return Err(ApiError::modified(&subj));
+            }
+            let mut new = merge_server_fields(rt, part, &old, new);
+            if part == Part::Main && is_crd(rt) {
+                crate::crd::prepare(&mut new, &self.registry)?;
+            }
+            let old_for_rules = (part != Part::Binding).then_some(&old);
+            let warnings = validation::admit(rt, &mut new, old_for_rules, opts.field_validation)?;
+
+            if object::is_deleting(&new)
+                && object::finalizers(&new).is_empty()
+                && !blocks_deletion(&new)
+            {
+                // The last finalizer is gone: the deletion completes now.
+                if opts.dry_run {
+                    return Ok(Written {
+                        object: new,
+                        warnings,
+                        created: false,
+                    });
+                }
+                let key = self.key(rt, ns, name);
+                return match self.store.delete(&key, current.revision).await {
+                    Ok((rev, _)) => {
+                        object::set_resource_version(&mut new, rev);
+                        self.after_delete(rt, &new);
+                        Ok(Written {
+                            object: new,
+                            warnings,
+                            created: false,
+                        })
+                    }
+                    Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
+                    Err(StoreError::Conflict { .. }) => Err(ApiError::modified(&subj)),
+                    Err(StoreError::NotFound(_)) => Err(ApiError::not_found(&subj)),
+                    Err(e) => Err(e.into()),
+                };
+            }
+
+            let bytes = object::to_stored_bytes(&new);
+            if bytes == object::to_stored_bytes(&old) {
+                // Nothing changed: no write, no event, same resourceVersion.
+                return Ok(Written {
+                    object: old,
+                    warnings,
+                    created: false,
+                });
+            }
+            if opts.dry_run {
+                object::set_resource_version(&mut new, current.revision);
+                return Ok(Written {
+                    object: new,
+                    warnings,
+                    created: false,
+                });
+            }
+            let key = self.key(rt, ns, name);
+            match self.store.update(&key, bytes, current.revision).await {
+                Ok(rev) => {
+                    object::set_resource_version(&mut new, rev);
+                    self.after_write(rt, &new);
+                    return Ok(Written {
+                        object: new,
+                        warnings,
+                        created: false,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
+                Err(StoreError::Conflict { .. }) => return Err(ApiError::modified(&subj)),
+                Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(&subj)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::conflict(
+            &subj,
+            "too many concurrent writes to this object; retry",
+        ))
+    }
+
+    /// Deletes an object, honouring finalizers, grace periods and propagation.
+    pub async fn delete(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Deleted> {
+        let qualified = rt.qualified_plural();
+        let subj = subject(rt, &qualified, name);
+        for _ in 0..CONFLICT_RETRIES {
+            let current = self.get(rt, ns, name).await?;
+            let mut obj = current.value();
+            if let Some(uid) = &opts.precondition_uid
+                && uid != object::uid(&obj)
+            {
+                return Err(ApiError::conflict(
+                    &subj,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        object::uid(&obj)
+                    ),
+                ));
+            }
+            if let Some(rv) = &opts.precondition_resource_version
+                && *rv != current.revision.to_string()
+            {
+                return Err(ApiError::conflict(
+                    &subj,
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        current.revision
+                    ),
+                ));
+            }
+            let mut finalizers = object::finalizers(&obj);
+            match opts.propagation_policy.as_deref() {
+                None | Some("Background") => {}
+                Some("Foreground") => add_once(&mut finalizers, "foregroundDeletion"),
+                Some("Orphan") => add_once(&mut finalizers, "orphan"),
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "propagationPolicy {other:?} is not one of Background, Foreground or Orphan"
+                    )));
+                }
+            }
+            let grace = self.grace_period(rt, &obj, opts);
+            let already_deleting = object::is_deleting(&obj);
+            if !finalizers.is_empty()
+                || grace > 0
+                || blocks_deletion(&obj)
+                || rt.kind == "Namespace" && rt.group.is_empty()
+            {
+                if already_deleting && finalizers == object::finalizers(&obj) {
+                    return Ok(Deleted::Pending(with_rv(obj, current.revision)));
+                }
+                // Graceful: mark the object; whoever owns the finalizers (or the
+                // node, for a pod) finishes the deletion.
+                let meta = object::meta_mut(&mut obj);
+                if !already_deleting {
+                    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
+                    meta.insert(
+                        "deletionTimestamp".into(),
+                        Value::String(object::timestamp_rfc3339(at)),
+                    );
+                    meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                }
+                meta.insert("finalizers".into(), json!(finalizers));
+                if finalizers.is_empty() {
+                    meta.remove("finalizers");
+                }
+                if rt.kind == "Namespace" && rt.group.is_empty() {
+                    obj["status"]["phase"] = json!("Terminating");
+                }
+                if opts.dry_run {
+                    return Ok(Deleted::Pending(with_rv(obj, current.revision)));
+                }
+                let key = self.key(rt, ns, name);
+                match self
+                    .store
+                    .update(&key, object::to_stored_bytes(&obj), current.revision)
+                    .await
+                {
+                    Ok(rev) => {
+                        object::set_resource_version(&mut obj, rev);
+                        return Ok(Deleted::Pending(obj));
+                    }
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(&subj)),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if opts.dry_run {
+                return Ok(Deleted::Gone(with_rv(obj, current.revision)));
+            }
+            let key = self.key(rt, ns, name);
+            match self.store.delete(&key, current.revision).await {
+                Ok((rev, _)) => {
+                    object::set_resource_version(&mut obj, rev);
+                    self.after_delete(rt, &obj);
+                    return Ok(Deleted::Gone(obj));
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(&subj)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::conflict(
+            &subj,
+            "too many concurrent writes to this object; retry",
+        ))
+    }
+
+    /// Seconds a deletion waits. Only pods on a node wait for their node
+    /// (the agent) to stop them; everything else goes at once.
+    fn grace_period(&self, rt: &ResourceType, obj: &Value, opts: &DeleteOptions) -> i64 {
+        let is_pod = rt.kind == "Pod" && rt.group.is_empty();
+        let on_node = obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let finished = matches!(
+            obj.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        );
+        if !is_pod || !on_node || finished {
+            return 0;
+        }
+        opts.grace_period_seconds
+            .or_else(|| {
+                obj.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
+            .unwrap_or(30)
+            .max(0)
+    }
+
+    /// Kind-specific additions on create that need the store.
+    async fn prepare_for_create(&self, rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
+        if is_crd(rt) {
+            crate::crd::prepare(obj, &self.registry)?;
+        }
+        Ok(())
+    }
+
+    async fn check_namespace_accepts(&self, ns: &str) -> ApiResult<()> {
+        let Some(nsrt) = self.registry.lookup("", "v1", "namespaces") else {
+            return Ok(());
+        };
+        let key = nsrt.storage_key(None, ns);
+        match self.cache.get_now(&key) {
+            None => Err(ApiError::not_found(&subject(&nsrt, "namespaces", ns))),
+            Some(n) if object::is_deleting(&n.value()) => Err(ApiError::forbidden(format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn after_write(&self, rt: &ResourceType, obj: &Value) {
+        if is_crd(rt) {
+            crate::crd::serve(obj, &self.registry);
+        }
+    }
+
+    fn after_delete(&self, rt: &ResourceType, obj: &Value) {
+        if is_crd(rt) {
+            crate::crd::unserve(obj, &self.registry);
+        }
+    }
+}
+
+fn is_crd(rt: &ResourceType) -> bool {
+    rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition"
+}
+
+fn with_rv(mut obj: Value, rev: i64) -> Value {
+    object::set_resource_version(&mut obj, rev);
+    obj
+}
+
+fn add_once(list: &mut Vec<String>, item: &str) {
+    if !list.iter().any(|f| f == item) {
+        list.push(item.to_owned());
+    }
+}
+
+/// Namespaces wait for their content to go (spec.finalizers), as in Kubernetes.
+fn blocks_deletion(obj: &Value) -> bool {
+    obj.get("kind").and_then(Value::as_str) == Some("Namespace")
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
+}
+
+/// Types whose `metadata.generation` counts spec changes.
+fn tracks_generation(rt: &ResourceType) -> bool {
+    rt.is_custom()
+        || !matches!(
+            rt.kind.as_str(),
+            "ConfigMap"
+                | "Secret"
+                | "Event"
+                | "Endpoints"
+                | "EndpointSlice"
+                | "Lease"
+                | "ServiceAccount"
+        )
+}
+
+/// Types whose status a client may not set at creation.
+fn resets_status_on_create(rt: &ResourceType) -> bool {
+    rt.subresources.status && !(rt.group.is_empty() && rt.kind == "Node")
+}
+
+/// apiVersion and kind must name this type; missing ones are filled in.
+fn check_type(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
+    let Value::Object(map) = obj else {
+        return Err(ApiError::bad_request(format!(
+            "the request body must be a JSON object describing a {}",
+            rt.kind
+        )));
+    };
+    let api_version = rt.api_version();
+    match map.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("apiVersion".into(), Value::String(api_version.clone()));
+        }
+        Some(v) if v == api_version => {}
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({api_version})"
+            )));
+        }
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("kind".into(), Value::String(rt.kind.clone()));
+        }
+        Some(k) if k == rt.kind => {}
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({}); send it to the URL of {k} objects",
+                rt.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The namespace in the body must agree with the URL; it is filled in from
+/// the URL when missing, and removed for cluster-scoped types.
+fn check_namespace(rt: &ResourceType, url_ns: Option<&str>, obj: &mut Value) -> ApiResult<()> {
+    let meta = object::meta_mut(obj);
+    if !rt.namespaced {
+        meta.remove("namespace");
+        return Ok(());
+    }
+    let Some(url_ns) = url_ns else {
+        return Err(ApiError::bad_request(format!(
+            "{} is namespaced: send it to /namespaces/<namespace>/{}",
+            rt.kind, rt.plural
+        )));
+    };
+    match meta.get("namespace").and_then(Value::as_str) {
+        None | Some("") => {
+            meta.insert("namespace".into(), Value::String(url_ns.to_owned()));
+            Ok(())
+        }
+        Some(ns) if ns == url_ns => Ok(()),
+        Some(ns) => Err(ApiError::bad_request(format!(
+            "the namespace of the provided object ({ns}) does not match the namespace sent on the request ({url_ns})"
+        ))),
+    }
+}
+
+fn expand_generate_name(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
+    if object::name(obj).is_some() {
+        return Ok(());
+    }
+    let prefix = object::meta_str(obj, "generateName")
+        .unwrap_or("")
+        .to_owned();
+    if prefix.is_empty() {
+        return Err(ApiError::invalid(
+            &rt.kind,
+            &rt.group,
+            "",
+            &[validation::FieldError {
+                field: "metadata.name".into(),
+                reason: "FieldValueRequired",
+                message: "Required value: name or generateName is required".into(),
+            }],
+        ));
+    }
+    // Kubernetes' alphabet: no vowels (no words), no look-alike characters.
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    let max_prefix = 63usize.saturating_sub(5);
+    let prefix: String = prefix.chars().take(max_prefix).collect();
+    object::meta_mut(obj).insert("name".into(), Value::String(format!("{prefix}{suffix}")));
+    Ok(())
+}
+
+/// Carries what the server owns from the old object into the new one, and
+/// applies the status-subresource split.
+fn merge_server_fields(rt: &ResourceType, part: Part, old: &Value, new: Value) -> Value {
+    let mut new = match part {
+        Part::Status => {
+            // Only status changes; everything else stays as stored.
+            let mut merged = old.clone();
+            match new.get("status") {
+                Some(s) => merged["status"] = s.clone(),
+                None => {
+                    if let Value::Object(m) = &mut merged {
+                        m.remove("status");
+                    }
+                }
+            }
+            merged
+        }
+        Part::Binding => new,
+        Part::Main => {
+            let mut new = new;
+            if rt.subresources.status {
+                match old.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        if let Value::Object(m) = &mut new {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            new
+        }
+    };
+    let old_meta = object::meta(old).cloned().unwrap_or_default();
+    let meta = object::meta_mut(&mut new);
+    for owned in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
+        match old_meta.get(owned) {
+            Some(v) => {
+                meta.insert(owned.into(), v.clone());
+            }
+            None => {
+                meta.remove(owned);
+            }
+        }
+    }
+    if meta
+        .get("managedFields")
+        .is_none_or(|m| m.as_array().is_some_and(Vec::is_empty))
+        && let Some(mf) = old_meta.get("managedFields")
+    {
+        meta.insert("managedFields".into(), mf.clone());
+    }
+    meta.remove("resourceVersion");
+    if part == Part::Main && tracks_generation(rt) && spec_changed(old, &new) {
+        let next = object::generation(old) + 1;
+        object::meta_mut(&mut new).insert("generation".into(), json!(next));
+    }
+    new
+}
+
+/// Did anything outside metadata and status change?
+fn spec_changed(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| -> Map<String, Value> {
+        let mut m = v.as_object().cloned().unwrap_or_default();
+        for k in ["metadata", "status", "apiVersion", "kind"] {
+            m.remove(k);
+        }
+        m
+    };
+    strip(old) != strip(new)
+}
+
+fn encode_continue(revision: i64, key: &str) -> String {
+    let raw = json!({"v": 1, "rv": revision, "start": key}).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_continue(token: &str) -> ApiResult<(i64, String)> {
+    let bad = || {
+        ApiError::bad_request("the continue token is not valid; start the list again without it")
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    let rev = v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?;
+    let key = v.get("start").and_then(Value::as_str).ok_or_else(bad)?;
+    Ok((rev, key.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_tokens_round_trip_and_reject_garbage() {
+        let t = encode_continue(42, "/registry/pods/default/web-7");
+        assert_eq!(
+            decode_continue(&t).expect("token"),
+            (42, "/registry/pods/default/web-7".to_owned())
+        );
+        assert!(decode_continue("not-a-token!").is_err());
+        assert!(decode_continue("e30").is_err());
+    }
+
+    #[test]
+    fn generation_follows_spec_changes_only() {
+        let r = Registry::with_builtins();
+        let rt = r.lookup("apps", "v1", "deployments").expect("rt");
+        let old = json!({"metadata":{"name":"w","generation":3,"uid":"u"},"spec":{"replicas":1},"status":{"replicas":1}});
+        let mut same_spec = old.clone();
+        same_spec["metadata"]["labels"] = json!({"a":"b"});
+        let merged = merge_server_fields(&rt, Part::Main, &old, same_spec);
+        assert_eq!(merged["metadata"]["generation"], 3);
+        let mut new_spec = old.clone();
+        new_spec["spec"]["replicas"] = json!(2);
+        new_spec["status"] = json!({"replicas": 99});
+        new_spec["metadata"]["uid"] = json!("forged");
+        let merged = merge_server_fields(&rt, Part::Main, &old, new_spec);
+        assert_eq!(merged["metadata"]["generation"], 4);
+        assert_eq!(
+            merged["status"]["replicas"], 1,
+            "status ignored on the main resource"
+        );
+        assert_eq!(merged["metadata"]["uid"], "u", "uid is immutable");
+
+        let mut status_write = old.clone();
+        status_write["spec"]["replicas"] = json!(7);
+        status_write["status"]["replicas"] = json!(5);
+        let merged = merge_server_fields(&rt, Part::Status, &old, status_write);
+        assert_eq!(merged["spec"]["replicas"], 1, "spec ignored on /status");
+        assert_eq!(merged["status"]["replicas"], 5);
+        assert_eq!(merged["metadata"]["generation"], 3);
+    }
+}

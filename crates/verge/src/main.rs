@@ -1,0 +1,137 @@
+//! `verge`: the one binary. `verge server` runs the control plane.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "verge",
+    version,
+    about = "Kubernetes for fleets of edge nodes, in one binary",
+    long_about = "Verge runs a Kubernetes-compatible control plane in the cloud (`verge server`) \
+                  that stock kubectl and Kubernetes client libraries drive as they are."
+)]
+struct Cli {
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "VERGE_LOG_FORMAT")]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane: the Kubernetes API over HTTPS with an embedded store.
+    ///
+    /// The first start creates the cluster CA and certificates under
+    /// --data-dir and writes <data-dir>/admin.kubeconfig, which kubectl uses
+    /// as is: `kubectl --kubeconfig <data-dir>/admin.kubeconfig get ns`.
+    Server(ServerArgs),
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// Where the store, certificates and admin kubeconfig live.
+    #[arg(long, default_value = "/var/lib/verge/server", env = "VERGE_DATA_DIR")]
+    data_dir: PathBuf,
+
+    /// Address and port of the Kubernetes API (HTTPS).
+    #[arg(long, default_value = "0.0.0.0:6443")]
+    api_listen: SocketAddr,
+
+    /// Extra DNS name or IP address for the serving certificate (repeatable).
+    #[arg(long = "tls-san", value_name = "NAME_OR_IP")]
+    tls_sans: Vec<String>,
+
+    /// Store revisions kept for watches to resume from before compaction.
+    #[arg(long, default_value_t = 100_000)]
+    history_revisions: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("verge")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Server(args) => server(args).await,
+        }
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("VERGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let store = verge_store::SqliteOptions {
+        retained_revisions: Some(args.history_revisions),
+        ..verge_store::SqliteOptions::default()
+    };
+    let config = verge_apiserver::Config {
+        data_dir: args.data_dir,
+        api_listen: args.api_listen,
+        tls_sans: args.tls_sans,
+        cache: verge_apiserver::cache::CacheConfig::default(),
+        store,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = verge_apiserver::Server::start(config, async move {
+        let _ = stop_rx.await;
+    })
+    .await?;
+    // The kubeconfig line is what scripts wait for.
+    println!(
+        "verge server is ready: kubectl --kubeconfig {} get nodes",
+        server.kubeconfig_path.display()
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(());
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
