@@ -26,6 +26,11 @@ pub enum FieldSelectorError {
     /// A term has an operator but no field name before it.
     #[error("invalid field selector term {term:?}: the field name is empty")]
     EmptyField { term: String },
+    /// A field name has characters no field path has.
+    #[error(
+        "invalid field selector term {term:?}: the field name {field:?} may only contain letters, digits, '.', '-' and '_'"
+    )]
+    InvalidField { term: String, field: String },
     /// A value contains `\` followed by something other than `\`, `,` or `=`.
     #[error(
         "invalid field selector term {term:?}: invalid escape sequence '\\{sequence}' (only '\\\\', '\\,' and '\\=' are allowed)"
@@ -108,8 +113,9 @@ impl FieldSelector {
     }
 
     /// Parses a field selector. Empty terms (`a=b,,c=d`, a trailing comma)
-    /// are ignored; surrounding whitespace of a field name is ignored, a
-    /// value is taken verbatim.
+    /// are ignored; whitespace around a field name is ignored, a value is
+    /// taken verbatim. Field names may only hold letters, digits, `.`, `-`
+    /// and `_` (every field path Kubernetes supports does).
     pub fn parse(selector: &str) -> Result<FieldSelector, FieldSelectorError> {
         let mut requirements = Vec::new();
         for term in split_terms(selector) {
@@ -125,6 +131,15 @@ impl FieldSelector {
             if field.is_empty() {
                 return Err(FieldSelectorError::EmptyField {
                     term: term.to_string(),
+                });
+            }
+            if !field
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+            {
+                return Err(FieldSelectorError::InvalidField {
+                    term: term.to_string(),
+                    field: field.to_string(),
                 });
             }
             let value = unescape_value(raw_value, term)?;

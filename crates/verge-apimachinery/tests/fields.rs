@@ -97,9 +97,12 @@ fn escapes() {
     assert_eq!(sel.to_string(), r"metadata.name=a\,b\=c\\d,x=y");
     assert_eq!(parse(&sel.to_string()), sel);
     assert_eq!(escape_value(r"a,b=c\"), r"a\,b\=c\\");
-    // `!` alone is not an operator, and an escaped `=` in the field name is not either.
-    let sel = parse("a!b=c");
-    assert_eq!(sel.requirements()[0].field, "a!b");
+    // `!` alone is not an operator; such a field name is rejected.
+    let err = FieldSelector::parse("a!b=c").expect_err("bad field");
+    assert_eq!(
+        err.to_string(),
+        "invalid field selector term \"a!b=c\": the field name \"a!b\" may only contain letters, digits, '.', '-' and '_'"
+    );
 }
 
 #[test]

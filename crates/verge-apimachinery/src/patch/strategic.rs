@@ -296,12 +296,11 @@ fn replace_list(
 /// Merges a list of scalars as a set.
 fn merge_set(orig: Vec<Value>, patch: &[Value], path: &mut Path) -> Result<Vec<Value>, PatchError> {
     let mut replace = false;
-    let mut values: Vec<&Value> = Vec::with_capacity(patch.len());
+    let mut values: Vec<Value> = Vec::with_capacity(patch.len());
     for (i, item) in patch.iter().enumerate() {
-        if let Value::Object(m) = item {
-            path.push_index(i);
-            let directive = directive_of(m, path)?;
-            match directive {
+        path.push_index(i);
+        match item {
+            Value::Object(m) => match directive_of(m, path)? {
                 Some(Directive::Replace) => replace = true,
                 Some(Directive::Delete) => {
                     return Err(invalid(
@@ -310,15 +309,16 @@ fn merge_set(orig: Vec<Value>, patch: &[Value], path: &mut Path) -> Result<Vec<V
                     ));
                 }
                 Some(Directive::Merge) => {}
-                None => values.push(item),
-            }
-            path.pop();
-        } else {
-            values.push(item);
+                // Not a scalar, but keep it, without directives inside.
+                None => values.push(Value::Object(merge_map(Map::new(), m, None, path)?)),
+            },
+            Value::Array(inner) => values.push(Value::Array(replace_list(inner, None, path)?)),
+            other => values.push(other.clone()),
         }
+        path.pop();
     }
     let ident = |v: &Value| Some(canonical_key(v));
-    let patch_keys: Vec<Option<String>> = values.iter().map(|v| ident(v)).collect();
+    let patch_keys: Vec<Option<String>> = values.iter().map(ident).collect();
     let base = if replace { Vec::new() } else { orig };
     let server_keys: Vec<Option<String>> = base.iter().map(ident).collect();
     let mut seen: HashSet<String> = HashSet::new();
@@ -326,7 +326,7 @@ fn merge_set(orig: Vec<Value>, patch: &[Value], path: &mut Path) -> Result<Vec<V
     for (item, key) in base
         .into_iter()
         .zip(server_keys.iter().cloned())
-        .chain(values.iter().map(|v| (Value::clone(v), ident(v))))
+        .chain(values.into_iter().zip(patch_keys.iter().cloned()))
     {
         if let Some(key) = key
             && seen.insert(key.clone())
