@@ -585,6 +585,112 @@ fn change_for(filter: &Filter, change: &Change) -> Option<WatchItem> {
 mod tests {
     use super::*;
 
+    async fn cache_with(
+        config: CacheConfig,
+    ) -> (tempfile::TempDir, Arc<dyn Store>, Arc<WatchCache>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = verge_store::SqliteStore::open(
+            &dir.path().join("db"),
+            verge_store::SqliteOptions::default(),
+        )
+        .expect("store");
+        let store: Arc<dyn Store> = Arc::new(store);
+        let cache = WatchCache::start(store.clone(), config)
+            .await
+            .expect("cache");
+        (dir, store, cache)
+    }
+
+    fn obj(name: &str, app: &str) -> Bytes {
+        Bytes::from(format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","namespace":"d","labels":{{"app":"{app}"}}}}}}"#
+        ))
+    }
+
+    #[tokio::test]
+    async fn slow_watchers_are_dropped_not_waited_for() {
+        let config = CacheConfig {
+            watcher_queue: 8,
+            ..CacheConfig::default()
+        };
+        let (_dir, store, cache) = cache_with(config).await;
+        let mut slow = cache
+            .watch(
+                Filter::prefix("/registry/configmaps/"),
+                WatchStart::Now {
+                    initial_events: false,
+                },
+                false,
+            )
+            .await
+            .expect("watch");
+        let mut last = 0;
+        for i in 0..50 {
+            last = store
+                .create(
+                    &format!("/registry/configmaps/d/c{i}"),
+                    obj(&format!("c{i}"), "x"),
+                )
+                .await
+                .expect("write is never blocked by a watcher");
+        }
+        cache
+            .wait_for(last, Duration::from_secs(5))
+            .await
+            .expect("cache caught up");
+        let mut delivered = 0;
+        let end = loop {
+            match slow.next().await {
+                Ok(_) => delivered += 1,
+                Err(end) => break end,
+            }
+        };
+        assert_eq!(end, WatchEnd::Lagged);
+        assert_eq!(delivered, 8, "the queue bound held");
+        assert_eq!(cache.watcher_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn label_changes_move_objects_in_and_out_of_a_selection() {
+        let (_dir, store, cache) = cache_with(CacheConfig::default()).await;
+        let filter = Filter {
+            prefix: "/registry/configmaps/".into(),
+            labels: Some(Selector::parse("app=web").expect("selector")),
+            fields: None,
+        };
+        let mut w = cache
+            .watch(
+                filter,
+                WatchStart::Now {
+                    initial_events: false,
+                },
+                false,
+            )
+            .await
+            .expect("watch");
+        let key = "/registry/configmaps/d/a";
+        let r1 = store.create(key, obj("a", "db")).await.expect("create");
+        let r2 = store
+            .update(key, obj("a", "web"), r1)
+            .await
+            .expect("into selection");
+        let r3 = store
+            .update(key, obj("a", "db"), r2)
+            .await
+            .expect("out of selection");
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match tokio::time::timeout(Duration::from_secs(5), w.next()).await {
+                Ok(Ok(WatchItem::Change(kind, o))) => got.push((kind, o.revision)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            got,
+            vec![(ChangeType::Added, r2), (ChangeType::Deleted, r3)]
+        );
+    }
+
     #[test]
     fn splits_group_and_resource_from_keys() {
         assert_eq!(group_resource("/registry/pods/ns/a"), ("", "pods"));
