@@ -189,12 +189,21 @@ pub struct CacheMetrics {
 
 /// A live watch. Dropping it unregisters the watcher.
 pub struct Watch {
-    /// Items to send before anything from `rx`.
+    /// Items to send before anything from the source.
     pub initial: Vec<WatchItem>,
-    rx: mpsc::Receiver<WatchItem>,
+    source: Source,
     lagged: Arc<AtomicBool>,
-    id: u64,
+    id: Option<u64>,
     cache: Arc<WatchCache>,
+}
+
+/// Where a watch's changes come from.
+enum Source {
+    /// Fanned out by the cache.
+    Cache(mpsc::Receiver<WatchItem>),
+    /// Replayed from the store's retained history (the revision was older
+    /// than the cache's window), then followed live from the store.
+    Store(verge_store::WatchStream, Filter),
 }
 
 /// Why a watch ended.
@@ -209,17 +218,46 @@ pub enum WatchEnd {
 impl Watch {
     /// The next live item, or why there are no more.
     pub async fn next(&mut self) -> Result<WatchItem, WatchEnd> {
-        match self.rx.recv().await {
-            Some(item) => Ok(item),
-            None if self.lagged.load(Ordering::Acquire) => Err(WatchEnd::Lagged),
-            None => Err(WatchEnd::Closed),
+        match &mut self.source {
+            Source::Cache(rx) => match rx.recv().await {
+                Some(item) => Ok(item),
+                None if self.lagged.load(Ordering::Acquire) => Err(WatchEnd::Lagged),
+                None => Err(WatchEnd::Closed),
+            },
+            Source::Store(stream, filter) => loop {
+                match stream.next().await {
+                    Some(Ok(event)) => {
+                        if let Some(item) = change_for(filter, &Change::from_event(&event)) {
+                            return Ok(item);
+                        }
+                    }
+                    Some(Err(_)) => return Err(WatchEnd::Lagged),
+                    None => return Err(WatchEnd::Closed),
+                }
+            },
         }
     }
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        self.cache.state.write().watchers.remove(&self.id);
+        if let Some(id) = self.id {
+            self.cache.state.write().watchers.remove(&id);
+        }
+    }
+}
+
+impl Change {
+    fn from_event(event: &Event) -> Change {
+        Change {
+            revision: event.revision(),
+            deleted: event.kind == EventKind::Delete,
+            object: Arc::new(CachedObject::from_kv(&event.kv)),
+            prev: event
+                .prev
+                .as_ref()
+                .map(|p| Arc::new(CachedObject::from_kv(p))),
+        }
     }
 }
 
@@ -348,6 +386,8 @@ impl WatchCache {
         let object = Arc::new(CachedObject::from_kv(&event.kv));
         let deleted = event.kind == EventKind::Delete;
         let mut state = self.state.write();
+        // The cache's own previous state is the same as the event's, and
+        // already parsed.
         let prev = if deleted {
             state.objects.remove(&object.key)
         } else {
@@ -507,20 +547,16 @@ impl WatchCache {
                 }
                 items
             }
-            WatchStart::After(rev) => {
-                if rev < state.window_start {
-                    return Err(CacheError::Expired {
-                        requested: rev,
-                        oldest: state.window_start,
-                    });
-                }
-                state
-                    .window
-                    .iter()
-                    .filter(|c| c.revision > rev)
-                    .filter_map(|c| change_for(&filter, c))
-                    .collect()
+            WatchStart::After(rev) if rev < state.window_start => {
+                drop(state);
+                return self.watch_store(filter, rev);
             }
+            WatchStart::After(rev) => state
+                .window
+                .iter()
+                .filter(|c| c.revision > rev)
+                .filter_map(|c| change_for(&filter, c))
+                .collect(),
         };
         state.watchers.insert(
             id,
@@ -534,9 +570,27 @@ impl WatchCache {
         drop(state);
         Ok(Watch {
             initial,
-            rx,
+            source: Source::Cache(rx),
             lagged,
-            id,
+            id: Some(id),
+            cache: self.clone(),
+        })
+    }
+
+    /// A watch from a revision the cache no longer holds, served from the
+    /// store's history while the store still retains it.
+    fn watch_store(self: &Arc<Self>, filter: Filter, rev: Revision) -> Result<Watch, CacheError> {
+        let stream = self.store.watch(&filter.prefix, rev).map_err(|e| match e {
+            verge_store::StoreError::Compacted { requested, oldest } => {
+                CacheError::Expired { requested, oldest }
+            }
+            other => CacheError::Store(other),
+        })?;
+        Ok(Watch {
+            initial: Vec::new(),
+            source: Source::Store(stream, filter),
+            lagged: Arc::new(AtomicBool::new(false)),
+            id: None,
             cache: self.clone(),
         })
     }

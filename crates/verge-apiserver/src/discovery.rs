@@ -62,9 +62,12 @@ impl Discovery {
     }
 }
 
+/// A group's versions, each with its types, in order.
+type GroupVersions = Vec<(String, Vec<Arc<ResourceType>>)>;
+
 /// Groups in order of first appearance, each with its versions in order.
-fn groups(types: &[Arc<ResourceType>]) -> Vec<(String, Vec<(String, Vec<Arc<ResourceType>>)>)> {
-    let mut out: Vec<(String, Vec<(String, Vec<Arc<ResourceType>>)>)> = Vec::new();
+fn groups(types: &[Arc<ResourceType>]) -> Vec<(String, GroupVersions)> {
+    let mut out: Vec<(String, GroupVersions)> = Vec::new();
     for t in types {
         let gi = match out.iter().position(|(g, _)| *g == t.group) {
             Some(i) => i,
@@ -113,9 +116,7 @@ fn subresources(t: &ResourceType) -> Vec<(&'static str, Value, Vec<&'static str>
             json!({"group": "policy", "version": "v1", "kind": "Eviction"}),
             vec!["create"],
         ));
-        for s in ["log"] {
-            subs.push((s, own.clone(), vec!["get"]));
-        }
+        subs.push(("log", own.clone(), vec!["get"]));
         for s in ["exec", "attach", "portforward"] {
             subs.push((
                 s,

@@ -226,212 +226,74 @@ impl Inner {
     }
 }
 
-struct Builtin {
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-    namespaced: bool,
-    short_names: &'static [&'static str],
-    categories: &'static [&'static str],
-    status: bool,
-    scale: bool,
+/// Which of status and scale a built-in type serves.
+#[derive(Clone, Copy)]
+enum Subs {
+    None,
+    Status,
+    StatusScale,
 }
 
-const fn b(
+struct Builtin {
     group: &'static str,
     kind: &'static str,
     plural: &'static str,
     namespaced: bool,
     short_names: &'static [&'static str],
     categories: &'static [&'static str],
-    status: bool,
-    scale: bool,
-) -> Builtin {
-    Builtin {
-        group,
-        version: "v1",
-        kind,
-        plural,
-        namespaced,
-        short_names,
-        categories,
-        status,
-        scale,
-    }
+    subs: Subs,
 }
 
 const NS: bool = true;
 const CLUSTER: bool = false;
 const ALL: &[&str] = &["all"];
 
-/// The built-in types, in the order discovery lists them.
-const BUILTINS: &[Builtin] = &[
-    b("", "Pod", "pods", NS, &["po"], ALL, true, false),
-    b(
-        "",
-        "Namespace",
-        "namespaces",
-        CLUSTER,
-        &["ns"],
-        &[],
-        true,
-        false,
-    ),
-    b("", "Node", "nodes", CLUSTER, &["no"], &[], true, false),
-    b(
-        "",
-        "ConfigMap",
-        "configmaps",
-        NS,
-        &["cm"],
-        &[],
-        false,
-        false,
-    ),
-    b("", "Secret", "secrets", NS, &[], &[], false, false),
-    b("", "Service", "services", NS, &["svc"], ALL, true, false),
-    b("", "Endpoints", "endpoints", NS, &["ep"], &[], false, false),
-    b("", "Event", "events", NS, &["ev"], &[], false, false),
-    b(
-        "",
-        "ServiceAccount",
-        "serviceaccounts",
-        NS,
-        &["sa"],
-        &[],
-        false,
-        false,
-    ),
-    b(
-        "",
-        "PersistentVolume",
-        "persistentvolumes",
-        CLUSTER,
-        &["pv"],
-        &[],
-        true,
-        false,
-    ),
-    b(
-        "",
-        "PersistentVolumeClaim",
-        "persistentvolumeclaims",
-        NS,
-        &["pvc"],
-        &[],
-        true,
-        false,
-    ),
-    b(
-        "apps",
-        "Deployment",
-        "deployments",
-        NS,
-        &["deploy"],
-        ALL,
-        true,
-        true,
-    ),
-    b(
-        "apps",
-        "ReplicaSet",
-        "replicasets",
-        NS,
-        &["rs"],
-        ALL,
-        true,
-        true,
-    ),
-    b(
-        "apps",
-        "DaemonSet",
-        "daemonsets",
-        NS,
-        &["ds"],
-        ALL,
-        true,
-        false,
-    ),
-    b(
-        "apps",
-        "StatefulSet",
-        "statefulsets",
-        NS,
-        &["sts"],
-        ALL,
-        true,
-        true,
-    ),
-    b(
-        "apps",
-        "ControllerRevision",
-        "controllerrevisions",
-        NS,
-        &[],
-        &[],
-        false,
-        false,
-    ),
-    b("batch", "Job", "jobs", NS, &[], ALL, true, false),
-    b(
-        "batch",
-        "CronJob",
-        "cronjobs",
-        NS,
-        &["cj"],
-        ALL,
-        true,
-        false,
-    ),
-    b(
-        "coordination.k8s.io",
-        "Lease",
-        "leases",
-        NS,
-        &[],
-        &[],
-        false,
-        false,
-    ),
-    b(
-        "discovery.k8s.io",
-        "EndpointSlice",
-        "endpointslices",
-        NS,
-        &[],
-        &[],
-        false,
-        false,
-    ),
-    b(
-        "scheduling.k8s.io",
-        "PriorityClass",
-        "priorityclasses",
-        CLUSTER,
-        &["pc"],
-        &[],
-        false,
-        false,
-    ),
-    b(
-        "apiextensions.k8s.io",
-        "CustomResourceDefinition",
-        "customresourcedefinitions",
-        CLUSTER,
-        &["crd", "crds"],
-        &[],
-        true,
-        false,
-    ),
-];
+macro_rules! builtins {
+    ($( $group:literal $kind:ident $plural:literal $scope:ident [$($short:literal),*] $cats:expr, $subs:ident; )*) => {
+        &[$( Builtin {
+            group: $group,
+            kind: stringify!($kind),
+            plural: $plural,
+            namespaced: $scope,
+            short_names: &[$($short),*],
+            categories: $cats,
+            subs: Subs::$subs,
+        }, )*]
+    };
+}
+
+/// The built-in types (all version v1), in the order discovery lists them.
+const BUILTINS: &[Builtin] = builtins! {
+    "" Pod "pods" NS ["po"] ALL, Status;
+    "" Namespace "namespaces" CLUSTER ["ns"] &[], Status;
+    "" Node "nodes" CLUSTER ["no"] &[], Status;
+    "" ConfigMap "configmaps" NS ["cm"] &[], None;
+    "" Secret "secrets" NS [] &[], None;
+    "" Service "services" NS ["svc"] ALL, Status;
+    "" Endpoints "endpoints" NS ["ep"] &[], None;
+    "" Event "events" NS ["ev"] &[], None;
+    "" ServiceAccount "serviceaccounts" NS ["sa"] &[], None;
+    "" PersistentVolume "persistentvolumes" CLUSTER ["pv"] &[], Status;
+    "" PersistentVolumeClaim "persistentvolumeclaims" NS ["pvc"] &[], Status;
+    "apps" Deployment "deployments" NS ["deploy"] ALL, StatusScale;
+    "apps" ReplicaSet "replicasets" NS ["rs"] ALL, StatusScale;
+    "apps" DaemonSet "daemonsets" NS ["ds"] ALL, Status;
+    "apps" StatefulSet "statefulsets" NS ["sts"] ALL, StatusScale;
+    "apps" ControllerRevision "controllerrevisions" NS [] &[], None;
+    "batch" Job "jobs" NS [] ALL, Status;
+    "batch" CronJob "cronjobs" NS ["cj"] ALL, Status;
+    "coordination.k8s.io" Lease "leases" NS [] &[], None;
+    "discovery.k8s.io" EndpointSlice "endpointslices" NS [] &[], None;
+    "scheduling.k8s.io" PriorityClass "priorityclasses" CLUSTER ["pc"] &[], None;
+    "apiextensions.k8s.io" CustomResourceDefinition "customresourcedefinitions" CLUSTER ["crd", "crds"] &[], Status;
+};
 
 fn builtin_types() -> Vec<ResourceType> {
     BUILTINS
         .iter()
         .map(|b| ResourceType {
             group: b.group.to_owned(),
-            version: b.version.to_owned(),
+            version: "v1".to_owned(),
             kind: b.kind.to_owned(),
             list_kind: format!("{}List", b.kind),
             plural: b.plural.to_owned(),
@@ -440,8 +302,8 @@ fn builtin_types() -> Vec<ResourceType> {
             short_names: b.short_names.iter().map(|s| s.to_string()).collect(),
             categories: b.categories.iter().map(|s| s.to_string()).collect(),
             subresources: Subresources {
-                status: b.status,
-                scale: b.scale,
+                status: !matches!(b.subs, Subs::None),
+                scale: matches!(b.subs, Subs::StatusScale),
                 pod_extras: b.kind == "Pod",
             },
             origin: Origin::Builtin,

@@ -194,10 +194,10 @@ impl Resources {
         } else {
             meta.remove("generation");
         }
-        if resets_status_on_create(rt) {
-            if let Value::Object(m) = &mut obj {
-                m.remove("status");
-            }
+        if resets_status_on_create(rt)
+            && let Value::Object(m) = &mut obj
+        {
+            m.remove("status");
         }
         self.prepare_for_create(rt, &mut obj).await?;
         let warnings = validation::admit(rt, &mut obj, None, opts.field_validation)?;

@@ -38,6 +38,9 @@ async fn revision(cms: &Api<ConfigMap>) -> String {
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 
+/// method, path, content type, body, expected code, text the message must contain.
+type Case<'a> = (&'a str, String, &'a str, Vec<u8>, u16, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_are_refused_and_store_nothing() {
     let c = Cluster::start();
@@ -53,7 +56,7 @@ async fn malformed_requests_are_refused_and_store_nothing() {
     let rev = revision(&cms).await;
 
     let item = format!("{CMS}/ok");
-    let cases: Vec<(&str, String, &str, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("POST", CMS.to_owned(), "application/json", b"{not json".to_vec(), 400, "not valid JSON"),
         ("POST", CMS.to_owned(), "application/yaml", b"a: [unclosed".to_vec(), 400, "not valid YAML"),
         ("POST", CMS.to_owned(), "application/json", br#"{"apiVersion":"v2","kind":"ConfigMap","metadata":{"name":"x"}}"#.to_vec(), 400, "does not match the expected API version"),

@@ -53,6 +53,7 @@ pub async fn serve(
     let include = IncludeObject::parse(query.include_object.as_deref());
     let encoder = Encoder {
         rt: rt.clone(),
+        printer: (repr == Representation::Table).then(|| tables::Printer::new(&rt)),
         repr,
         include,
         sent_header: false,
@@ -77,6 +78,8 @@ pub async fn serve(
 
 struct Encoder {
     rt: Arc<ResourceType>,
+    /// Built once per stream: CRD printer columns are parsed once, not per event.
+    printer: Option<tables::Printer>,
     repr: Representation,
     include: IncludeObject,
     sent_header: bool,
@@ -89,18 +92,15 @@ impl Encoder {
                 Representation::Object => event_line(kind, &obj.bytes),
                 Representation::Table => {
                     let v = obj.value();
-                    let rv = crate::object::resource_version(&v).unwrap_or("").to_owned();
-                    let mut table = tables::table(
-                        &self.rt,
-                        std::slice::from_ref(&v),
-                        &rv,
-                        None,
-                        self.include,
-                        jiff::Timestamp::now(),
-                    );
-                    if self.sent_header {
-                        table["columnDefinitions"] = Value::Null;
-                    }
+                    let table = match &self.printer {
+                        Some(p) => p.watch_table(
+                            &v,
+                            self.include,
+                            jiff::Timestamp::now(),
+                            !self.sent_header,
+                        ),
+                        None => tables::partial_object_metadata(&v),
+                    };
                     self.sent_header = true;
                     line(kind.as_str(), &table)
                 }

@@ -17,6 +17,7 @@ pub struct Cluster {
     pub url: String,
     child: Option<Child>,
     port: u16,
+    extra_args: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -29,6 +30,11 @@ fn free_port() -> u16 {
 impl Cluster {
     /// Starts a server in a new data directory.
     pub fn start() -> Cluster {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `verge server` flags (kept across restarts).
+    pub fn start_with(extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join("server");
         let home = dir.path().join("home");
@@ -42,6 +48,7 @@ impl Cluster {
             dir,
             child: None,
             port,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
         };
         c.spawn();
         c
@@ -52,6 +59,7 @@ impl Cluster {
             .args(["server", "--data-dir"])
             .arg(&self.data_dir)
             .args(["--api-listen", &format!("127.0.0.1:{}", self.port)])
+            .args(&self.extra_args)
             .env("VERGE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -403,11 +403,11 @@ impl Containers<'_> {
                     errs.duplicate(format!("{ip}.hostPort"), key.as_str());
                 }
             }
-            if self.is_pod && self.host_network && host_port != container_port {
+            if self.host_network && host_port != 0 && host_port != container_port {
                 errs.invalid(
-                    format!("{ip}.hostPort"),
-                    host_port,
-                    "must match `containerPort` when `hostNetwork` is true",
+                    format!("{ip}.containerPort"),
+                    container_port,
+                    "must match `hostPort` when `hostNetwork` is true",
                 );
             }
         }
