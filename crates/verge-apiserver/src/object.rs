@@ -154,6 +154,28 @@ pub fn with_resource_version(stored: &[u8], rev: i64) -> Bytes {
     }
 }
 
+/// The object's bytes with `apiVersion` set to `api_version`. Custom
+/// resources with several versions share storage, and an object is served in
+/// the version it is read through. Stored bytes start with apiVersion (see
+/// [`to_stored_bytes`]), so this is a prefix check and, rarely, one copy.
+pub fn with_api_version(bytes: &Bytes, api_version: &str) -> Bytes {
+    const HEAD: &[u8] = b"{\"apiVersion\":\"";
+    let Some(rest) = bytes.strip_prefix(HEAD) else {
+        return bytes.clone();
+    };
+    let Some(end) = rest.iter().position(|b| *b == b'"') else {
+        return bytes.clone();
+    };
+    if &rest[..end] == api_version.as_bytes() {
+        return bytes.clone();
+    }
+    let mut buf = BytesMut::with_capacity(bytes.len() + api_version.len());
+    buf.put_slice(HEAD);
+    buf.put_slice(api_version.as_bytes());
+    buf.put_slice(&rest[end..]);
+    buf.freeze()
+}
+
 /// Index of the `{` opening the value of the top-level "metadata" key.
 fn find_metadata_object(json: &[u8]) -> Option<usize> {
     let mut depth = 0usize;
@@ -224,6 +246,18 @@ mod tests {
         let out: Value = serde_json::from_slice(&with_resource_version(raw, 7)).expect("json");
         assert_eq!(out["metadata"]["resourceVersion"], "7");
         assert!(out["a"]["metadata"].get("resourceVersion").is_none());
+    }
+
+    #[test]
+    fn rewrites_api_version_prefix() {
+        let stored = to_stored_bytes(
+            &json!({"apiVersion":"example.com/v1","kind":"W","metadata":{"name":"a"}}),
+        );
+        let out: Value =
+            serde_json::from_slice(&with_api_version(&stored, "example.com/v2")).expect("json");
+        assert_eq!(out["apiVersion"], "example.com/v2");
+        assert_eq!(out["metadata"]["name"], "a");
+        assert_eq!(with_api_version(&stored, "example.com/v1"), stored);
     }
 
     #[test]

@@ -250,7 +250,10 @@ impl Resources {
         let subj = subject(rt, &qualified, name);
         for _ in 0..CONFLICT_RETRIES {
             let current = self.get(rt, ns, name).await?;
-            let old = current.value();
+            let mut old = current.value();
+            if rt.is_custom() {
+                old["apiVersion"] = Value::String(rt.api_version());
+            }
             let mut new = change(&old)?;
             check_type(rt, &mut new)?;
             if object::name(&new).is_some_and(|n| n != name) {

@@ -526,3 +526,49 @@ fn errors_are_status_objects_kubectl_prints() {
     let out = c.kubectl_stdin(&["apply", "-f", "-"], &wrong_kind);
     assert!(!out.status.success());
 }
+
+#[test]
+fn crd_versions_share_storage_and_serve_their_own_api_version() {
+    let c = Cluster::start();
+    let two_versions = CRD.replace(
+        "  versions:\n  - name: v1\n    served: true\n    storage: true\n",
+        "  versions:\n  - name: v2\n    served: true\n    storage: false\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n  - name: v1\n    served: true\n    storage: true\n",
+    );
+    assert_ne!(two_versions, CRD, "the manifest gained a second version");
+    c.apply(&two_versions);
+    c.apply(WIDGET);
+    let v1 = c.kubectl(&[
+        "get",
+        "widgets.v1.example.com",
+        "w1",
+        "-o",
+        "jsonpath={.apiVersion} {.spec.size}",
+    ]);
+    assert_eq!(v1, "example.com/v1 3");
+    let v2 = c.kubectl(&[
+        "get",
+        "widgets.v2.example.com",
+        "w1",
+        "-o",
+        "jsonpath={.apiVersion} {.spec.size}",
+    ]);
+    assert_eq!(v2, "example.com/v2 3");
+    // Written through v2, read through v1.
+    c.kubectl(&[
+        "patch",
+        "widgets.v2.example.com",
+        "w1",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"size":5}}"#,
+    ]);
+    let v1 = c.kubectl(&[
+        "get",
+        "widgets.v1.example.com",
+        "w1",
+        "-o",
+        "jsonpath={.apiVersion} {.spec.size}",
+    ]);
+    assert_eq!(v1, "example.com/v1 5");
+}

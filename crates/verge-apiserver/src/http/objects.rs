@@ -167,7 +167,10 @@ async fn get(
         .get(&rp.rt, rp.namespace.as_deref(), name)
         .await?;
     if repr == Representation::Object {
-        return Ok(bytes_response(cached.bytes.clone(), "application/json"));
+        return Ok(bytes_response(
+            served_bytes(&rp.rt, &cached.bytes),
+            "application/json",
+        ));
     }
     Ok(object_response(
         &rp.rt,
@@ -242,6 +245,15 @@ async fn list(
     }
 }
 
+/// An object's bytes as served through `rt` (custom resources: in the version asked for).
+pub(super) fn served_bytes(rt: &ResourceType, bytes: &Bytes) -> Bytes {
+    if rt.is_custom() {
+        object::with_api_version(bytes, &rt.api_version())
+    } else {
+        bytes.clone()
+    }
+}
+
 /// A `<Kind>List` assembled from the cached bytes, without re-serializing items.
 fn list_bytes(
     rt: &ResourceType,
@@ -270,7 +282,7 @@ fn list_bytes(
         if i > 0 {
             buf.put_u8(b',');
         }
-        buf.put_slice(&item.bytes);
+        buf.put_slice(&served_bytes(rt, &item.bytes));
     }
     buf.put_slice(b"]}");
     buf.freeze()

@@ -15,7 +15,7 @@ use futures::stream;
 use serde_json::{Value, json};
 
 use super::ApiServer;
-use super::objects::filter;
+use super::objects::{filter, served_bytes};
 use crate::cache::{CacheError, ChangeType, Watch, WatchEnd, WatchItem, WatchStart};
 use crate::registry::ResourceType;
 use crate::request::{Query, Representation, ResourcePath};
@@ -89,7 +89,7 @@ impl Encoder {
     fn encode(&mut self, item: WatchItem) -> Bytes {
         match item {
             WatchItem::Change(kind, obj) => match self.repr {
-                Representation::Object => event_line(kind, &obj.bytes),
+                Representation::Object => event_line(kind, &served_bytes(&self.rt, &obj.bytes)),
                 Representation::Table => {
                     let v = obj.value();
                     let table = match &self.printer {

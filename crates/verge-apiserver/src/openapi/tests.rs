@@ -460,7 +460,11 @@ fn build_time() {
 fn build_phases() {
     let _ = catalog::catalog();
     let registry = Registry::with_builtins();
-    let types: Vec<_> = registry.all().into_iter().filter(|t| t.group.is_empty()).collect();
+    let types: Vec<_> = registry
+        .all()
+        .into_iter()
+        .filter(|t| t.group.is_empty())
+        .collect();
     let t = Instant::now();
     let v = build_document("", "v1", &types);
     let build = t.elapsed();
@@ -473,5 +477,8 @@ fn build_phases() {
     let t = Instant::now();
     drop(v);
     let dropt = t.elapsed();
-    eprintln!("phases: build {build:?} ser {ser:?} hash {hash:?} drop {dropt:?} size {}", bytes.len());
+    eprintln!(
+        "phases: build {build:?} ser {ser:?} hash {hash:?} drop {dropt:?} size {}",
+        bytes.len()
+    );
 }

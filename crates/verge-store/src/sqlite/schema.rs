@@ -156,6 +156,10 @@ pub(crate) fn open(path: &Path, opts: &SqliteOptions) -> Result<Opened> {
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
         .map_err(|e| open_err(path, e))?;
 
+    if let Ok(v) = std::env::var("XX_AUTOCKPT") {
+        conn.pragma_update(None, "wal_autocheckpoint", v.parse::<i64>().unwrap_or(1000))
+            .map_err(|e| open_err(path, e))?;
+    }
     if existed && opts.check_on_open {
         quick_check(&conn, path)?;
     }
