@@ -572,3 +572,102 @@ fn crd_versions_share_storage_and_serve_their_own_api_version() {
     ]);
     assert_eq!(v1, "example.com/v1 5");
 }
+
+#[test]
+fn deleting_a_namespace_deletes_its_content() {
+    let c = Cluster::start();
+    c.kubectl(&["create", "namespace", "gone"]);
+    c.kubectl(&[
+        "-n",
+        "gone",
+        "create",
+        "configmap",
+        "c1",
+        "--from-literal=a=b",
+    ]);
+    c.kubectl(&[
+        "-n",
+        "gone",
+        "create",
+        "deployment",
+        "d1",
+        "--image=busybox",
+    ]);
+    // kubectl waits until the namespace is really gone.
+    let out = c.kubectl(&["delete", "namespace", "gone", "--timeout=60s"]);
+    assert!(out.contains("namespace \"gone\" deleted"), "{out}");
+    let err = c.kubectl_fails(&["get", "namespace", "gone"]);
+    assert!(err.contains("NotFound"), "{err}");
+    assert_eq!(
+        c.kubectl(&[
+            "get",
+            "configmaps",
+            "-A",
+            "--field-selector",
+            "metadata.namespace=gone",
+            "-o",
+            "name"
+        ]),
+        ""
+    );
+    assert_eq!(c.kubectl(&["get", "deployments", "-A", "-o", "name"]), "");
+    // New content in a namespace being deleted is refused; system namespaces exist.
+    let out = c.kubectl(&["get", "ns", "-o", "name"]);
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(out.contains(&format!("namespace/{ns}")), "{out}");
+    }
+}
+
+#[test]
+fn metrics_describe_events_get_all_and_sort_by() {
+    let c = Cluster::start();
+    c.kubectl(&["run", "p1", "--image=busybox"]);
+    let uid = c.kubectl(&["get", "pod", "p1", "-o", "jsonpath={.metadata.uid}"]);
+    let event = format!(
+        r#"{{"apiVersion":"v1","kind":"Event","metadata":{{"name":"p1.1","namespace":"default"}},
+           "involvedObject":{{"kind":"Pod","name":"p1","namespace":"default","uid":"{uid}","apiVersion":"v1"}},
+           "reason":"Pulling","message":"Pulling image busybox","type":"Normal","count":1,
+           "firstTimestamp":"2026-01-01T00:00:00Z","lastTimestamp":"2026-01-01T00:00:00Z","source":{{"component":"verge-agent"}}}}"#
+    );
+    c.apply(&event);
+    let out = c.kubectl(&["describe", "pod", "p1"]);
+    assert!(out.contains("Pulling image busybox"), "{out}");
+    let out = c.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.kind=Pod,reason=Pulling",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(out.trim(), "event/p1.1");
+
+    c.apply(DEPLOYMENT);
+    let out = c.kubectl(&["get", "all"]);
+    assert!(
+        out.contains("pod/p1") && out.contains("deployment.apps/web"),
+        "{out}"
+    );
+
+    for name in ["zeta", "alpha", "mid"] {
+        c.kubectl(&["create", "configmap", name]);
+    }
+    let out = c.kubectl(&[
+        "get",
+        "cm",
+        "--sort-by=.metadata.name",
+        "-o",
+        "custom-columns=N:.metadata.name",
+        "--no-headers",
+    ]);
+    let names: Vec<&str> = out
+        .lines()
+        .filter(|l| ["zeta", "alpha", "mid"].contains(l))
+        .collect();
+    assert_eq!(names, ["alpha", "mid", "zeta"]);
+
+    let metrics = c.kubectl(&["get", "--raw", "/metrics"]);
+    assert!(metrics.contains("verge_apiserver_request_duration_seconds_count{verb=\"create\",resource=\"configmaps\",code=\"201\"}"), "{metrics}");
+    assert!(metrics.contains("verge_store_revision "), "{metrics}");
+    assert!(metrics.contains("verge_watch_cache_objects "), "{metrics}");
+}

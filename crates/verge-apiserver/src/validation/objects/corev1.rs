@@ -11,17 +11,12 @@ use super::meta::{validate_finalizers, validate_labels};
 use super::names;
 use super::pod::{PROTOCOLS, TAINT_EFFECTS, validate_quantity};
 use super::util::{
-    DUPLICATE, Errs, Raw, arr_of, bool_of, field, int_of, map_of, semantic_eq, str_of, string,
-    validate_port_num_or_name,
+    DUPLICATE, Errs, Raw, arr_of, bool_of, field, int_of, map_of, semantic_eq, spec_of, str_of,
+    string, validate_port_num_or_name,
 };
 
 /// The most data a ConfigMap or Secret may hold.
 pub const MAX_DATA_SIZE: usize = 1024 * 1024;
-
-fn spec_of(obj: &Value) -> &Value {
-    static EMPTY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    field(obj, "spec").unwrap_or_else(|| EMPTY.get_or_init(|| Value::Object(Map::new())))
-}
 
 // ---- Service ----
 

@@ -2,17 +2,12 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::corev1::validate_endpoint_ip;
 use super::names;
 use super::pod::PROTOCOLS;
-use super::util::{Errs, arr_of, field, int_of, str_of, string};
-
-fn spec_of(obj: &Value) -> &Value {
-    static EMPTY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    field(obj, "spec").unwrap_or_else(|| EMPTY.get_or_init(|| Value::Object(Map::new())))
-}
+use super::util::{Errs, arr_of, field, int_of, spec_of, str_of, string};
 
 pub fn validate_lease(errs: &mut Errs, obj: &Value) {
     let spec = spec_of(obj);

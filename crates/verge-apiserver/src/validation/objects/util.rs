@@ -273,6 +273,12 @@ pub fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.get(key).filter(|x| !x.is_null())
 }
 
+/// `spec`, or an empty object when there is none.
+pub fn spec_of(obj: &Value) -> &Value {
+    static EMPTY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    field(obj, "spec").unwrap_or_else(|| EMPTY.get_or_init(|| Value::Object(Map::new())))
+}
+
 pub fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key)?.as_str()
 }

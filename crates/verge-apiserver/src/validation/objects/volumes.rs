@@ -6,7 +6,7 @@ use super::meta::validate_label_selector;
 use super::names;
 use super::pod::validate_quantity;
 use super::quantity::Quantity;
-use super::util::{Errs, Raw, arr_of, field, map_of, semantic_eq, str_of, string};
+use super::util::{Errs, Raw, arr_of, field, map_of, semantic_eq, spec_of, str_of, string};
 
 const ACCESS_MODES: &[&str] = &[
     "ReadOnlyMany",
@@ -42,11 +42,6 @@ const PV_SOURCES: &[&str] = &[
     "fc",
     "flexVolume",
 ];
-
-fn spec_of(obj: &Value) -> &Value {
-    static EMPTY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    field(obj, "spec").unwrap_or_else(|| EMPTY.get_or_init(|| Value::Object(Map::new())))
-}
 
 fn validate_access_modes(errs: &mut Errs, spec: &Value, path: &str, required_detail: &str) {
     let modes = arr_of(spec, "accessModes");

@@ -11,14 +11,9 @@ use super::meta::{
 use super::names;
 use super::pod::{labels_mismatch, validate_pod_template};
 use super::util::{
-    Errs, Raw, arr_of, as_int, bool_of, field, int_of, map_of, semantic_eq, str_of, string,
+    Errs, Raw, arr_of, as_int, bool_of, field, int_of, map_of, semantic_eq, spec_of, str_of, string,
 };
 use super::volumes::validate_pvc_spec;
-
-fn spec_of(obj: &Value) -> &Value {
-    static EMPTY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    field(obj, "spec").unwrap_or_else(|| EMPTY.get_or_init(|| Value::Object(Map::new())))
-}
 
 fn template_labels(template: Option<&Value>) -> Option<&Map<String, Value>> {
     template
