@@ -110,6 +110,15 @@ pub(super) fn namespace(o: &mut Map<String, Value>) {
 pub(super) fn secret(o: &mut Map<String, Value>) {
     default_str(o, "type", "Opaque");
     // stringData is write-only: it is merged into data (winning over it) and dropped.
+    let mergeable = match o.get("stringData") {
+        Some(Value::Object(sd)) => sd.values().all(|v| v.is_string() || v.is_null()),
+        Some(Value::Null) => true,
+        _ => false,
+    };
+    if !mergeable {
+        // Absent, or ill-typed: left for the type check to reject.
+        return;
+    }
     let Some(Value::Object(string_data)) = o.remove("stringData") else {
         return;
     };
@@ -121,12 +130,9 @@ pub(super) fn secret(o: &mut Map<String, Value>) {
         return;
     };
     for (k, v) in string_data {
-        let encoded = match &v {
-            Value::String(s) => BASE64.encode(s.as_bytes()),
-            Value::Null => continue,
-            other => BASE64.encode(other.to_string().as_bytes()),
-        };
-        data.insert(k, Value::String(encoded));
+        if let Value::String(s) = v {
+            data.insert(k, Value::String(BASE64.encode(s.as_bytes())));
+        }
     }
 }
 
