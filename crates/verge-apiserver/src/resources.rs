@@ -273,6 +273,9 @@ impl Resources {
             if part == Part::Main && is_crd(rt) {
                 crate::crd::prepare(&mut new, &self.registry)?;
             }
+            if part == Part::Main && rt.group.is_empty() && rt.kind == "Service" {
+                drop_stale_service_fields(&old, &mut new);
+            }
             let old_for_rules = (part != Part::Binding).then_some(&old);
             let warnings = validation::admit(rt, &mut new, old_for_rules, opts.field_validation)?;
 
@@ -515,6 +518,65 @@ impl Resources {
         if is_crd(rt) {
             crate::crd::unserve(obj, &self.registry);
         }
+    }
+}
+
+/// A Service that changes type loses the fields of its old type, as in
+/// Kubernetes (`kubectl apply` from NodePort to ClusterIP would otherwise fail
+/// on the leftover nodePorts); a PUT without clusterIP keeps the stored one.
+fn drop_stale_service_fields(old: &Value, new: &mut Value) {
+    let ty = |v: &Value| {
+        v.pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_owned()
+    };
+    let (old_type, new_type) = (ty(old), ty(new));
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if old_type == new_type {
+        for field in ["clusterIP", "clusterIPs"] {
+            if !spec.contains_key(field)
+                && let Some(v) = old.pointer(&format!("/spec/{field}"))
+            {
+                spec.insert(field.into(), v.clone());
+            }
+        }
+        return;
+    }
+    if !matches!(new_type.as_str(), "NodePort" | "LoadBalancer") {
+        if let Some(Value::Array(ports)) = spec.get_mut("ports") {
+            for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                port.remove("nodePort");
+            }
+        }
+        spec.remove("externalTrafficPolicy");
+        spec.remove("healthCheckNodePort");
+    }
+    if new_type != "LoadBalancer" {
+        for field in [
+            "allocateLoadBalancerNodePorts",
+            "loadBalancerClass",
+            "loadBalancerIP",
+            "loadBalancerSourceRanges",
+        ] {
+            spec.remove(field);
+        }
+    }
+    if new_type == "ExternalName" {
+        for field in [
+            "clusterIP",
+            "clusterIPs",
+            "ipFamilies",
+            "ipFamilyPolicy",
+            "internalTrafficPolicy",
+            "sessionAffinity",
+        ] {
+            spec.remove(field);
+        }
+    } else if old_type == "ExternalName" {
+        spec.remove("externalName");
     }
 }
 
@@ -763,6 +825,22 @@ mod tests {
         );
         assert!(decode_continue("not-a-token!").is_err());
         assert!(decode_continue("e30").is_err());
+    }
+
+    #[test]
+    fn service_type_changes_drop_the_old_types_fields() {
+        let old = json!({"spec":{"type":"NodePort","ports":[{"port":80,"nodePort":30080}],"externalTrafficPolicy":"Cluster","clusterIP":"10.43.0.9"}});
+        let mut new = json!({"spec":{"type":"ClusterIP","ports":[{"port":80,"nodePort":30080}],"externalTrafficPolicy":"Cluster"}});
+        drop_stale_service_fields(&old, &mut new);
+        assert!(new.pointer("/spec/ports/0/nodePort").is_none());
+        assert!(new.pointer("/spec/externalTrafficPolicy").is_none());
+
+        let mut same_type = json!({"spec":{"type":"NodePort","ports":[{"port":80}]}});
+        drop_stale_service_fields(&old, &mut same_type);
+        assert_eq!(
+            same_type["spec"]["clusterIP"], "10.43.0.9",
+            "PUT without clusterIP keeps it"
+        );
     }
 
     #[test]
