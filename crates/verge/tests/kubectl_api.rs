@@ -324,6 +324,18 @@ fn crds_serve_at_once_with_printer_columns_and_validation() {
     let out = c.kubectl_stdin(&["apply", "-f", "-"], &unknown);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("spec.flavour"));
+    // With --validate=warn it is stored without the field, and kubectl warns.
+    let out = c.kubectl_stdin(&["apply", "--validate=warn", "-f", "-"], &unknown);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Warning: unknown field \"spec.flavour\""),
+        "{err}"
+    );
+    assert_eq!(
+        c.kubectl(&["get", "widget", "w1", "-o", "jsonpath={.spec.flavour}"]),
+        ""
+    );
 
     // explain reads the CRD's schema.
     let out = c.kubectl(&["explain", "widget.spec"]);

@@ -275,7 +275,8 @@ fn header_value(s: &str) -> HeaderValue {
 /// Adds `Warning: 299 - "text"` headers, which kubectl prints as warnings.
 pub(crate) fn add_warnings(headers: &mut HeaderMap, warnings: &[String]) {
     for w in warnings {
-        let text = w.replace('"', "'");
+        // RFC 7234 warn-text is a quoted-string: escape quotes and backslashes.
+        let text = w.replace('\\', "\\\\").replace('"', "\\\"");
         if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{text}\"")) {
             headers.append(header::WARNING, v);
         }

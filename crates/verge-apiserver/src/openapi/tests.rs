@@ -455,30 +455,3 @@ fn build_time() {
     let _ = Snapshot::build(1, &with_crd, Some(&snapshot));
     eprintln!("openapi: rebuild after CRD change {:?}", t2.elapsed());
 }
-
-#[test]
-fn build_phases() {
-    let _ = catalog::catalog();
-    let registry = Registry::with_builtins();
-    let types: Vec<_> = registry
-        .all()
-        .into_iter()
-        .filter(|t| t.group.is_empty())
-        .collect();
-    let t = Instant::now();
-    let v = build_document("", "v1", &types);
-    let build = t.elapsed();
-    let t = Instant::now();
-    let bytes = serde_json::to_vec(&v).expect("json");
-    let ser = t.elapsed();
-    let t = Instant::now();
-    let _ = hex::encode_upper(Sha256::digest(&bytes));
-    let hash = t.elapsed();
-    let t = Instant::now();
-    drop(v);
-    let dropt = t.elapsed();
-    eprintln!(
-        "phases: build {build:?} ser {ser:?} hash {hash:?} drop {dropt:?} size {}",
-        bytes.len()
-    );
-}

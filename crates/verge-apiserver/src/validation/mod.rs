@@ -42,9 +42,7 @@ pub fn admit(
             }
             FieldValidation::Ignore => {}
         }
-        for path in &unknown {
-            prune(obj, path);
-        }
+        schema::prune_unknown_fields(rt, obj);
     }
 
     let errors = match &rt.origin {
@@ -71,64 +69,4 @@ pub fn admit(
         return Err(ApiError::invalid(&rt.kind, &rt.group, &name, &errors));
     }
     Ok(warnings)
-}
-
-/// Removes the field at a path such as `spec.template.spec.containers[0].foo`.
-pub fn prune(obj: &mut Value, path: &str) {
-    let mut steps = Vec::new();
-    for part in path.split('.') {
-        let (key, indices) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !key.is_empty() {
-            steps.push(Step::Key(key));
-        }
-        for idx in indices.split('[').filter(|s| !s.is_empty()) {
-            match idx.trim_end_matches(']').parse::<usize>() {
-                Ok(i) => steps.push(Step::Index(i)),
-                Err(_) => return,
-            }
-        }
-    }
-    let Some((last, parents)) = steps.split_last() else {
-        return;
-    };
-    let mut cur = obj;
-    for step in parents {
-        let next = match step {
-            Step::Key(k) => cur.get_mut(*k),
-            Step::Index(i) => cur.get_mut(*i),
-        };
-        match next {
-            Some(v) => cur = v,
-            None => return,
-        }
-    }
-    if let (Step::Key(k), Value::Object(map)) = (last, cur) {
-        map.remove(*k);
-    }
-}
-
-enum Step<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn prunes_nested_paths() {
-        let mut v = json!({"spec":{"containers":[{"name":"a"},{"name":"b","foo":1}],"bar":2}});
-        prune(&mut v, "spec.containers[1].foo");
-        prune(&mut v, "spec.bar");
-        prune(&mut v, "spec.missing[3].x");
-        assert_eq!(
-            v,
-            json!({"spec":{"containers":[{"name":"a"},{"name":"b"}]}})
-        );
-    }
 }

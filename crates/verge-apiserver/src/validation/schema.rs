@@ -24,10 +24,10 @@ use std::fmt;
 
 use serde_json::Value;
 
-pub use builtin_types::check_builtin_types;
+pub use builtin_types::{check_builtin_kind_types, check_builtin_types};
 pub use defaults::apply_defaults;
 pub use structural::{validate_crd_schema, validate_crd_schema_at};
-pub use unknown::{prune_unknown_fields, unknown_fields};
+pub use unknown::{prune_unknown_fields, unknown_builtin_fields, unknown_fields};
 pub use values::validate_custom;
 
 /// One invalid field, as a Kubernetes `StatusCause` describes it.

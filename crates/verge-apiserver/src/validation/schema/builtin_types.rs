@@ -19,7 +19,18 @@ pub fn check_builtin_types(rt: &ResourceType, obj: &Value) -> Result<(), String>
     if rt.is_custom() {
         return Ok(());
     }
-    visit_kind(&rt.group, &rt.version, &rt.kind, Decode(obj)).unwrap_or(Ok(()))
+    check_builtin_kind_types(&rt.group, &rt.version, &rt.kind, obj)
+}
+
+/// [`check_builtin_types`] by group, version and kind, for bodies that are
+/// not registry types: `autoscaling/v1` Scale, `policy/v1` Eviction, `v1` Binding.
+pub fn check_builtin_kind_types(
+    group: &str,
+    version: &str,
+    kind: &str,
+    obj: &Value,
+) -> Result<(), String> {
+    visit_kind(group, version, kind, Decode(obj)).unwrap_or(Ok(()))
 }
 
 struct Decode<'a>(&'a Value);

@@ -700,3 +700,53 @@ fn defaults_with_unknown_fields_are_rejected() {
         ]
     );
 }
+
+#[test]
+fn subresource_bodies_by_kind() {
+    let scale = json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web"},
+                       "spec": {"replicas": 3, "replicaz": 1}});
+    assert_eq!(
+        unknown_builtin_fields("autoscaling", "v1", "Scale", &scale),
+        vec!["spec.replicaz"]
+    );
+    assert_eq!(
+        check_builtin_kind_types("autoscaling", "v1", "Scale", &scale),
+        Ok(())
+    );
+    let bad = json!({"spec": {"replicas": "x"}});
+    assert_eq!(
+        check_builtin_kind_types("autoscaling", "v1", "Scale", &bad),
+        Err("spec.replicas: invalid type: string \"x\", expected i32".into())
+    );
+    assert!(unknown_builtin_fields("nope", "v1", "Nope", &scale).is_empty());
+}
+
+#[test]
+fn pruning_follows_structure() {
+    let rt = custom(Some(widget_schema()));
+    let mut obj = json!({
+        "apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w", "nmae": "x"},
+        "spec": {"size": 1, "dotted.key": 2, "backends": {"a.b": {"host": "h", "hots": 1}},
+                 "items": [{"name": "a", "x": 1}]}
+    });
+    let pruned = prune_unknown_fields(&rt, &mut obj);
+    assert_eq!(
+        pruned,
+        vec![
+            "metadata.nmae",
+            "spec.dotted.key",
+            "spec.backends.a.b.hots",
+            "spec.items[0].x"
+        ]
+    );
+    assert_eq!(
+        obj,
+        json!({
+            "apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w"},
+            "spec": {"size": 1, "backends": {"a.b": {"host": "h"}}, "items": [{"name": "a"}]}
+        })
+    );
+    assert!(unknown_fields(&rt, &obj).is_empty());
+}

@@ -21,6 +21,21 @@ pub fn unknown_fields(rt: &ResourceType, obj: &Value) -> Vec<String> {
     find(rt, obj).into_iter().map(|u| u.path).collect()
 }
 
+/// [`unknown_fields`] by group, version and kind of a compiled-in type, for
+/// bodies that are not registry types (`autoscaling/v1` Scale, `policy/v1`
+/// Eviction, `v1` Binding). Unknown kinds report nothing.
+pub fn unknown_builtin_fields(group: &str, version: &str, kind: &str, obj: &Value) -> Vec<String> {
+    let mut walker = Walker::new();
+    let cat = walker.cat;
+    if let Some(schema) = cat
+        .kind_schema_name(group, version, kind)
+        .and_then(|name| cat.get(name))
+    {
+        walker.builtin(schema, obj, 0);
+    }
+    walker.out.into_iter().map(|u| u.path).collect()
+}
+
 /// [`unknown_fields`], also removing those fields from `obj` (what
 /// kube-apiserver does under `fieldValidation=Ignore`/`Warn`). Removal follows
 /// the structure, so map keys containing dots are handled.
