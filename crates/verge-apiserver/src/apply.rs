@@ -86,8 +86,7 @@ fn merge(rt: &ResourceType, old: &Value, applied: &Value) -> ApiResult<Value> {
     if rt.is_custom() {
         return Ok(patch::merge_patch(old, applied));
     }
-    patch::strategic_merge_patch(old, applied, &rt.kind)
-        .map_err(|e| ApiError::invalid_patch(&e.to_string()))
+    patch::strategic_merge_patch(old, applied, &rt.kind).map_err(|e| ApiError::patch(&e))
 }
 
 /// Records `manager` as the applier of the fields in `applied`.

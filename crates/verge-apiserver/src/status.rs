@@ -130,13 +130,22 @@ impl ApiError {
             .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
     }
 
-    /// A patch that cannot be applied to the object (kube-apiserver answers 422).
-    pub fn invalid_patch(message: &str) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Invalid",
-            format!("the patch could not be applied: {message}"),
-        )
+    /// A patch that could not be decoded (400), was too large (413) or does
+    /// not apply to the object (422), as kube-apiserver answers them.
+    pub fn patch(e: &verge_apimachinery::patch::PatchError) -> Self {
+        match e.http_status() {
+            400 => Self::bad_request(format!("the patch could not be decoded: {e}")),
+            413 => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                e.to_string(),
+            ),
+            _ => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid",
+                format!("the patch could not be applied: {e}"),
+            ),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {

@@ -356,7 +356,7 @@ pub(super) fn apply_patch(
     body: &[u8],
 ) -> ApiResult<Value> {
     use verge_apimachinery::patch;
-    let bad = |e: patch::PatchError| ApiError::invalid_patch(&e.to_string());
+    let bad = |e: patch::PatchError| ApiError::patch(&e);
     let mut new = match format {
         BodyFormat::JsonPatch => patch::json_patch(old, body).map_err(bad)?,
         BodyFormat::MergePatch => {
