@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
         Some(at) => (&data[..at], &data[at + 1..]),
         None => (&b"{}"[..], data),
     };
-    let doc: Value = serde_json::from_slice(doc).unwrap_or_else(|_| Value::Object(Default::default()));
+    let doc: Value =
+        serde_json::from_slice(doc).unwrap_or_else(|_| Value::Object(Default::default()));
     let _ = json_patch(&doc, patch);
 });

@@ -13,5 +13,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let once = merge_patch(&doc, &patch);
-    assert_eq!(merge_patch(&once, &patch), once, "merge patch is not idempotent");
+    assert_eq!(
+        merge_patch(&once, &patch),
+        once,
+        "merge patch is not idempotent"
+    );
 });

@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let kinds = known_kinds();
     // One value past the end stands for a kind the patch knows nothing about.
-    let kind = kinds.get(usize::from(selector) % (kinds.len() + 1)).copied().unwrap_or("Widget");
+    let kind = kinds
+        .get(usize::from(selector) % (kinds.len() + 1))
+        .copied()
+        .unwrap_or("Widget");
     let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Value>();
     let (Some(Ok(doc)), Some(Ok(patch))) = (values.next(), values.next()) else {
         return;
@@ -36,6 +39,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(out) = strategic_merge_patch(&doc, &patch, kind)
         && !has_directive(&doc)
     {
-        assert!(!has_directive(&out), "directive left in {out} ({kind}: {doc} + {patch})");
+        assert!(
+            !has_directive(&out),
+            "directive left in {out} ({kind}: {doc} + {patch})"
+        );
     }
 });

@@ -162,10 +162,11 @@ impl Requirement {
                         values.len()
                     )));
                 }
-                if values[0].parse::<i64>().is_err() {
+                if let Some(value) = values.first()
+                    && value.parse::<i64>().is_err()
+                {
                     return Err(invalid(&format!(
-                        "the '>' and '<' operators need an integer value, got {:?}",
-                        values[0]
+                        "the '>' and '<' operators need an integer value, got {value:?}"
                     )));
                 }
             }

@@ -82,15 +82,23 @@ pub enum PatchError {
 
 impl PatchError {
     /// The HTTP status code a Kubernetes API server answers with for this
-    /// error: 400 for a body that cannot be decoded as a patch, 413 for too
-    /// many operations, 422 for a well-formed patch that cannot be applied.
+    /// error: 400 Bad Request for a body that is not a well-formed patch of
+    /// its type (not JSON, not a list of operations, a malformed operation,
+    /// a malformed strategic merge patch), 413 for too many operations, and
+    /// 422 Unprocessable Entity for a well-formed patch that cannot be
+    /// applied to this document (a failed `test`, a missing path, a limit).
     pub fn http_status(&self) -> u16 {
         match self {
             PatchError::InvalidJson(_)
             | PatchError::NotAList { .. }
-            | PatchError::MalformedOperation { .. } => 400,
+            | PatchError::MalformedOperation { .. }
+            | PatchError::NotAnObject(_)
+            | PatchError::UnknownDirective { .. }
+            | PatchError::InvalidStrategicPatch { .. } => 400,
             PatchError::TooManyOperations { .. } => 413,
-            _ => 422,
+            PatchError::TestFailed { .. }
+            | PatchError::OperationFailed { .. }
+            | PatchError::LimitExceeded(_) => 422,
         }
     }
 }

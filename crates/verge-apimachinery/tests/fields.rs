@@ -124,7 +124,8 @@ fn whitespace_around_field_names_is_ignored_values_are_verbatim() {
 
 #[test]
 fn errors_are_clear() {
-    let cases: [(&str, fn(&FieldSelectorError) -> bool, &str); 7] = [
+    type Check = fn(&FieldSelectorError) -> bool;
+    let cases: [(&str, Check, &str); 7] = [
         (
             "metadata.name",
             |e| matches!(e, FieldSelectorError::MissingOperator { .. }),

@@ -13,6 +13,14 @@ use bytes::Bytes;
 use verge_store::{SqliteOptions, SqliteStore, Store};
 
 fn main() {
+    // RUST_LOG=verge_store=debug shows every batch and checkpoint.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "verge_store=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let full = std::env::args().any(|a| a == "--bench");
     let runs: &[(usize, usize)] = if full {
         // (concurrent writers, creates in total)

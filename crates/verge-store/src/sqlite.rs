@@ -20,6 +20,12 @@
 //! * **Compaction** drops superseded history from the log in small steps
 //!   between batches; automatic compaction keeps
 //!   [`SqliteOptions::retained_revisions`] revisions of history.
+//! * **Checkpoints** (copying the WAL into the database file) run on their
+//!   own thread, not inside commits; the writer finishes one itself only when
+//!   the WAL outgrows [`SqliteOptions::wal_limit_bytes`] (see `checkpoint.rs`).
+//! * **One process**: `<file>.lock` is locked exclusively while the store is
+//!   open (revisions are assigned in memory, so two writers would corrupt
+//!   the history).
 //!
 //! # Schema (`schema.rs`)
 //!
@@ -43,6 +49,8 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::{Event, KeyValue, RangeResult, Result, Revision, Store, StoreError, WatchStream};
 
+mod apply;
+mod checkpoint;
 mod reader;
 mod schema;
 mod watch;
@@ -51,8 +59,9 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+use apply::{WriteOp, WriteOutcome};
 use reader::Readers;
-use writer::{Msg, WriteOp, WriteOutcome};
+use writer::Msg;
 
 /// Tuning of a [`SqliteStore`]. `SqliteOptions::default()` suits the API server.
 #[derive(Clone, Debug)]
@@ -75,6 +84,10 @@ pub struct SqliteOptions {
     pub check_on_open: bool,
     /// SQLite page cache of the writer and of each reader, in KiB.
     pub cache_kib: u32,
+    /// How large the write-ahead log may grow under sustained writes before
+    /// the writer pauses briefly to let it start over (see `checkpoint.rs`);
+    /// a larger WAL is also truncated back to this size.
+    pub wal_limit_bytes: u64,
 }
 
 impl Default for SqliteOptions {
@@ -86,7 +99,8 @@ impl Default for SqliteOptions {
             watch_buffer: 16_384,
             slow_commit: Duration::from_millis(500),
             check_on_open: true,
-            cache_kib: 32 * 1024,
+            cache_kib: 16 * 1024,
+            wal_limit_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -176,7 +190,16 @@ impl SqliteStore {
         let readers = Arc::new(Readers::open(path, &opts)?);
         let (events, _) = broadcast::channel(opts.watch_buffer.max(1));
         let (tx, rx) = std::sync::mpsc::channel();
-        let writer = writer::spawn(opened.conn, rx, events.clone(), shared.clone(), &opts)?;
+        let checkpoint_conn = schema::open_checkpointer(path, &opts)?;
+        let writer = writer::spawn(
+            path,
+            opened.conn,
+            checkpoint_conn,
+            rx,
+            events.clone(),
+            shared.clone(),
+            &opts,
+        )?;
         tracing::info!(
             path = %path.display(),
             revision = opened.revision,

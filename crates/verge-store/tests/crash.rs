@@ -33,10 +33,10 @@ fn value_for(key: &str, version: u8) -> Bytes {
 
 /// What happens to the i-th key of a writer after its create.
 fn updated(i: usize) -> bool {
-    i % 3 == 0
+    i.is_multiple_of(3)
 }
 fn deleted(i: usize) -> bool {
-    i % 5 == 0
+    i.is_multiple_of(5)
 }
 
 /// An acknowledgement line: "C|U|D key revision".

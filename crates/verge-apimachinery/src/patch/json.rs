@@ -390,7 +390,7 @@ fn array_index(token: &str, len: usize, for_insert: bool) -> Result<usize, Strin
 
 fn describe_missing(tokens: &[String], depth: usize) -> String {
     let mut path = String::new();
-    for t in &tokens[..=depth.min(tokens.len().saturating_sub(1))] {
+    for t in tokens.iter().take(depth + 1) {
         path.push('/');
         path.push_str(&t.replace('~', "~0").replace('/', "~1"));
     }

@@ -175,10 +175,10 @@ fn merge_map(
     }
     let mut ordered: HashSet<&str> = HashSet::new();
     for (key, value) in patch {
-        if let Some(field) = key.strip_prefix(SET_ELEMENT_ORDER) {
-            if set_element_order(&mut orig, patch, field, value, ty, path)? {
-                ordered.insert(field);
-            }
+        if let Some(field) = key.strip_prefix(SET_ELEMENT_ORDER)
+            && set_element_order(&mut orig, patch, field, value, ty, path)?
+        {
+            ordered.insert(field);
         }
     }
     for (key, value) in patch {
@@ -400,11 +400,13 @@ fn merge_by_key(
         let k = canonical_key(value);
         match position.get(&k) {
             Some(&at) => {
-                let old = match std::mem::take(&mut orig[at]) {
-                    Value::Object(old) => old,
-                    _ => Map::new(),
-                };
-                orig[at] = Value::Object(merge_map(old, m, ty, path)?);
+                if let Some(slot) = orig.get_mut(at) {
+                    let old = match std::mem::take(slot) {
+                        Value::Object(old) => old,
+                        _ => Map::new(),
+                    };
+                    *slot = Value::Object(merge_map(old, m, ty, path)?);
+                }
             }
             None => {
                 orig.push(Value::Object(merge_map(Map::new(), m, ty, path)?));

@@ -117,6 +117,19 @@ pub(crate) fn open_reader(path: &Path, opts: &SqliteOptions) -> Result<Connectio
     Ok(conn)
 }
 
+/// Opens the connection that copies the WAL back into the database file.
+pub(crate) fn open_checkpointer(path: &Path, opts: &SqliteOptions) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_err(path, e))?;
+    configure(&conn, opts).map_err(|e| open_err(path, e))?;
+    // Checkpoints fsync the WAL before and the database file after copying.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| open_err(path, e))?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(|e| open_err(path, e))?;
+    Ok(conn)
+}
+
 /// Opens `path` for writing: creates the file and schema if missing, checks
 /// an existing file, and reads the revisions.
 pub(crate) fn open(path: &Path, opts: &SqliteOptions) -> Result<Opened> {
@@ -153,13 +166,13 @@ pub(crate) fn open(path: &Path, opts: &SqliteOptions) -> Result<Opened> {
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| open_err(path, e))?;
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+    let wal_limit = i64::try_from(opts.wal_limit_bytes).unwrap_or(i64::MAX);
+    conn.pragma_update(None, "journal_size_limit", wal_limit)
         .map_err(|e| open_err(path, e))?;
 
-    if let Ok(v) = std::env::var("XX_AUTOCKPT") {
-        conn.pragma_update(None, "wal_autocheckpoint", v.parse::<i64>().unwrap_or(1000))
-            .map_err(|e| open_err(path, e))?;
-    }
+    // Checkpoints run on their own thread (checkpoint.rs), not inside commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(|e| open_err(path, e))?;
     if existed && opts.check_on_open {
         quick_check(&conn, path)?;
     }

@@ -675,3 +675,111 @@ async fn close_finishes_queued_writes_and_fails_the_rest() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_under_sustained_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let opts = SqliteOptions {
+        wal_limit_bytes: 512 * 1024,
+        ..SqliteOptions::default()
+    };
+    let s = Arc::new(SqliteStore::open(&path, opts).unwrap());
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    // ~16 MiB of values, 32 writers at a time: the WAL is never idle.
+    let mut tasks = Vec::new();
+    for t in 0..32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..250 {
+                let key = format!("/wal/{t}/{i}");
+                s.create(&key, Bytes::from(vec![b'w'; 2048])).await.unwrap();
+            }
+        }));
+    }
+    let mut largest = 0;
+    while !tasks.iter().all(|t| t.is_finished()) {
+        largest = largest.max(wal_len());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    largest = largest.max(wal_len());
+    assert_eq!(s.current_revision(), 8000);
+    // Without restarts the WAL would hold all ~16 MiB (and more: pages are
+    // rewritten). It may overshoot the limit by what is written while a
+    // background checkpoint runs.
+    assert!(largest < 4 * 1024 * 1024, "the WAL grew to {largest} bytes");
+    assert_eq!(s.range("/wal/").await.unwrap().kvs.len(), 8000);
+}
+
+#[tokio::test]
+async fn compact_may_name_a_revision_queued_just_before_it() {
+    let (_dir, s) = temp();
+    for i in 0..10 {
+        s.create(&format!("/k{i}"), val("x")).await.unwrap();
+    }
+    let next = s.current_revision() + 1;
+    // Both requests are queued before the writer commits the create.
+    let (created, compacted) = tokio::join!(s.create("/new", val("y")), s.compact(next));
+    assert_eq!(created.unwrap(), next);
+    compacted.unwrap();
+    assert_eq!(s.compacted_revision(), next);
+    assert!(matches!(
+        s.watch("", next - 1),
+        Err(StoreError::Compacted { .. })
+    ));
+    assert_eq!(s.range("").await.unwrap().kvs.len(), 11);
+}
+
+#[tokio::test]
+async fn a_failing_request_does_not_fail_its_batch() {
+    let (dir, s) = temp();
+    s.create("/before", val("b")).await.unwrap();
+    let mut w = s.watch("", s.current_revision()).unwrap();
+    // A real SQLite error for one key, injected from outside.
+    let conn = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER poison BEFORE INSERT ON log WHEN NEW.key = '/poison' \
+         BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+    )
+    .unwrap();
+    drop(conn);
+    let keys: Vec<String> = (0..20)
+        .map(|i| {
+            if i == 7 {
+                "/poison".into()
+            } else {
+                format!("/k{i}")
+            }
+        })
+        .collect();
+    // Sent together, so that they share batches.
+    let results = futures::future::join_all(keys.iter().map(|k| s.create(k, val(k)))).await;
+    let mut revs = Vec::new();
+    for (key, result) in keys.iter().zip(results) {
+        match (key.as_str(), result) {
+            ("/poison", Err(StoreError::Backend(m))) => assert!(m.contains("poisoned"), "{m}"),
+            ("/poison", other) => panic!("expected the poison to fail, got {other:?}"),
+            (_, Ok(rev)) => revs.push(rev),
+            (key, Err(e)) => panic!("{key} failed with {e}"),
+        }
+    }
+    revs.sort_unstable();
+    assert_eq!(
+        revs,
+        (2..=20).collect::<Vec<_>>(),
+        "no revision lost or reused"
+    );
+    assert_eq!(s.current_revision(), 20);
+    assert_eq!(s.get("/poison").await.unwrap(), None);
+    for rev in 2..=20 {
+        assert_eq!(next_event(&mut w).await.revision(), rev);
+    }
+    assert_eq!(s.range("/k").await.unwrap().kvs.len(), 19);
+    assert!(s.stats().failed_batches_total >= 1);
+}

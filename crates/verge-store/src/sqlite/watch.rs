@@ -130,12 +130,7 @@ impl Watch {
 
     async fn read_history(&mut self) -> Result<()> {
         // Everything queued so far is committed, so the page covers it.
-        loop {
-            match self.rx.try_recv() {
-                Ok(_) | Err(TryRecvError::Lagged(_)) => {}
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-            }
-        }
+        while let Ok(_) | Err(TryRecvError::Lagged(_)) = self.rx.try_recv() {}
         let (prefix, after) = (self.prefix.clone(), self.seen);
         let page = self
             .readers

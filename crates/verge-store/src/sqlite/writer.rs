@@ -1,44 +1,23 @@
 //! The writer thread: group commit, revision assignment, event broadcast and
 //! compaction.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 
-use super::schema::{KIND_DELETE, KIND_PUT};
-use super::{Shared, SqliteOptions, db_err};
-use crate::{Event, EventKind, KeyValue, Result, Revision, StoreError};
+use super::apply::{WriteOp, WriteOutcome, apply_batch, compact};
+use super::checkpoint::{self, Checkpointer};
+use super::{Shared, SqliteOptions};
+use crate::{Event, Result, Revision, StoreError};
 
 /// The most revisions one compaction step covers, so that a step (which
 /// holds the write lock) stays short.
 const COMPACT_STEP: Revision = 2_000;
-
-pub(crate) enum WriteOp {
-    Create {
-        key: String,
-        value: Bytes,
-    },
-    Update {
-        key: String,
-        value: Bytes,
-        expected: Revision,
-    },
-    Delete {
-        key: String,
-        expected: Revision,
-    },
-}
-
-pub(crate) struct WriteOutcome {
-    pub(crate) revision: Revision,
-    /// For a delete: the value before it.
-    pub(crate) deleted: Option<KeyValue>,
-}
 
 type Reply<T> = oneshot::Sender<Result<T>>;
 
@@ -51,6 +30,10 @@ pub(crate) enum Msg {
 
 struct Writer {
     conn: Connection,
+    checkpointer: Option<Checkpointer>,
+    wal_path: PathBuf,
+    /// Past this size the writer completes a checkpoint (see checkpoint.rs).
+    wal_limit: u64,
     shared: Arc<Shared>,
     events: broadcast::Sender<Arc<Event>>,
     retained: Option<Revision>,
@@ -63,7 +46,9 @@ struct Writer {
 }
 
 pub(crate) fn spawn(
+    path: &Path,
     conn: Connection,
+    checkpoint_conn: Connection,
     rx: Receiver<Msg>,
     events: broadcast::Sender<Arc<Event>>,
     shared: Arc<Shared>,
@@ -72,6 +57,13 @@ pub(crate) fn spawn(
     let compacted = shared.compacted.load(Ordering::SeqCst);
     let mut writer = Writer {
         conn,
+        checkpointer: Some(Checkpointer::spawn(checkpoint_conn)?),
+        wal_path: {
+            let mut p = path.as_os_str().to_owned();
+            p.push("-wal");
+            PathBuf::from(p)
+        },
+        wal_limit: opts.wal_limit_bytes,
         shared,
         events,
         retained: opts
@@ -114,10 +106,12 @@ impl Writer {
                 }
             };
             // Group commit: take everything already queued, up to max_batch.
+            // Compactions wait for the batch: they may name its revisions.
+            let mut compactions = Vec::new();
             while let Some(msg) = next.take() {
                 match msg {
                     Msg::Write(op, reply) => batch.push((op, reply)),
-                    Msg::Compact(revision, reply) => self.request_compaction(revision, reply),
+                    Msg::Compact(revision, reply) => compactions.push((revision, reply)),
                     Msg::Shutdown => {
                         shutdown = true;
                         break;
@@ -130,6 +124,16 @@ impl Writer {
             }
             if !batch.is_empty() && self.commit(&mut batch) {
                 self.plan_auto_compaction();
+                if let Some(c) = &self.checkpointer {
+                    c.notify();
+                }
+                let wal = std::fs::metadata(&self.wal_path).map_or(0, |m| m.len());
+                if wal > self.wal_limit {
+                    checkpoint::complete(&self.conn);
+                }
+            }
+            for (revision, reply) in compactions {
+                self.request_compaction(revision, reply);
             }
             if !shutdown && self.compaction_pending() {
                 self.compact_step();
@@ -139,62 +143,97 @@ impl Writer {
         // receiver: their callers get `Closed`. So do waiting `compact` calls.
         drop(rx);
         self.compact_waiters.clear();
+        if let Some(c) = self.checkpointer.take() {
+            c.stop();
+        }
+        // Leave as little as possible in the WAL.
+        if let Err(e) = checkpoint::checkpoint(&self.conn) {
+            tracing::warn!(error = %e, "final WAL checkpoint failed");
+        }
         if let Err((_, e)) = self.conn.close() {
             tracing::warn!(error = %e, "closing the store writer connection failed");
         }
         tracing::debug!("store writer stopped");
     }
 
-    /// Applies `batch` in one transaction and answers it. Returns whether it
-    /// committed.
+    /// Applies `batch` in one transaction and answers it. If the transaction
+    /// fails (an SQLite error, not a precondition), each request is retried
+    /// in a transaction of its own, so that one bad request cannot fail the
+    /// others. Returns whether anything committed.
     fn commit(&mut self, batch: &mut Vec<(WriteOp, Reply<WriteOutcome>)>) -> bool {
-        let started = Instant::now();
-        let base = self.shared.revision.load(Ordering::SeqCst);
-        let mut revision = base;
-        let mut events = Vec::new();
-        let applied = apply_batch(
-            &mut self.conn,
-            batch.iter().map(|(op, _)| op),
-            &mut revision,
-            &mut events,
-        );
-        let elapsed = started.elapsed();
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let size = batch.len();
-        match applied {
+        match self.try_commit(batch.iter().map(|(op, _)| op), size) {
             Ok(results) => {
-                self.shared.revision.store(revision, Ordering::SeqCst);
-                for event in events {
-                    // Err only means nobody is watching.
-                    let _ = self.events.send(Arc::new(event));
-                }
-                let s = &self.shared;
-                s.last_batch_size.store(size as u64, Ordering::Relaxed);
-                s.last_commit_micros.store(micros, Ordering::Relaxed);
-                s.batches.fetch_add(1, Ordering::Relaxed);
-                s.writes.fetch_add(
-                    u64::try_from(revision - base).unwrap_or(0),
-                    Ordering::Relaxed,
-                );
                 for ((_, reply), result) in batch.drain(..).zip(results) {
                     let _ = reply.send(result);
                 }
-                if elapsed > self.slow_commit {
-                    tracing::warn!(batch = size, revision, ?elapsed, "slow store commit");
-                } else {
-                    tracing::debug!(batch = size, revision, ?elapsed, "store batch committed");
-                }
                 true
             }
+            Err(e) if size > 1 => {
+                tracing::warn!(batch = size, error = %e, "store batch failed; retrying its requests one by one");
+                let mut committed = false;
+                for (op, reply) in batch.drain(..) {
+                    let result = match self.try_commit(std::iter::once(&op), 1) {
+                        Ok(mut results) => {
+                            committed = true;
+                            results.pop().unwrap_or(Err(StoreError::Closed))
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = reply.send(result);
+                }
+                committed
+            }
             Err(e) => {
-                self.shared.failed_batches.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(batch = size, error = %e, "store batch failed; rolled back");
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(Err(copy_err(&e)));
                 }
                 false
             }
         }
+    }
+
+    /// Applies `ops` in one transaction; once it committed, publishes the new
+    /// revision and the events.
+    fn try_commit<'a>(
+        &mut self,
+        ops: impl Iterator<Item = &'a WriteOp>,
+        size: usize,
+    ) -> Result<Vec<Result<WriteOutcome>>> {
+        let started = Instant::now();
+        let base = self.shared.revision.load(Ordering::SeqCst);
+        let mut revision = base;
+        let mut events = Vec::new();
+        let applied = apply_batch(&mut self.conn, ops, &mut revision, &mut events);
+        let elapsed = started.elapsed();
+        let s = &self.shared;
+        let results = match applied {
+            Ok(results) => results,
+            Err(e) => {
+                s.failed_batches.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(batch = size, error = %e, "store transaction failed; rolled back");
+                return Err(e);
+            }
+        };
+        s.revision.store(revision, Ordering::SeqCst);
+        for event in events {
+            // Err only means nobody is watching.
+            let _ = self.events.send(Arc::new(event));
+        }
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        s.last_batch_size.store(size as u64, Ordering::Relaxed);
+        s.last_commit_micros.store(micros, Ordering::Relaxed);
+        s.batches.fetch_add(1, Ordering::Relaxed);
+        s.writes.fetch_add(
+            u64::try_from(revision - base).unwrap_or(0),
+            Ordering::Relaxed,
+        );
+        if elapsed > self.slow_commit {
+            tracing::warn!(batch = size, revision, ?elapsed, "slow store commit");
+        } else {
+            tracing::debug!(batch = size, revision, ?elapsed, "store batch committed");
+        }
+        Ok(results)
     }
 
     fn request_compaction(&mut self, revision: Revision, reply: Reply<()>) {
@@ -265,210 +304,4 @@ fn copy_err(e: &StoreError) -> StoreError {
         StoreError::Closed => StoreError::Closed,
         other => StoreError::Backend(other.to_string()),
     }
-}
-
-/// Applies the operations in one transaction. The outer error aborts the
-/// whole batch (nothing is written); the inner results are per request.
-fn apply_batch<'a>(
-    conn: &mut Connection,
-    ops: impl Iterator<Item = &'a WriteOp>,
-    revision: &mut Revision,
-    events: &mut Vec<Event>,
-) -> Result<Vec<Result<WriteOutcome>>> {
-    let base = *revision;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)?;
-    let mut results = Vec::new();
-    for op in ops {
-        results.push(apply(&tx, op, revision, events)?);
-    }
-    if *revision != base {
-        tx.prepare_cached("UPDATE meta SET value = ?1 WHERE name = 'revision'")
-            .and_then(|mut s| s.execute([*revision]))
-            .map_err(db_err)?;
-    }
-    tx.commit().map_err(db_err)?;
-    Ok(results)
-}
-
-fn apply(
-    tx: &Transaction<'_>,
-    op: &WriteOp,
-    revision: &mut Revision,
-    events: &mut Vec<Event>,
-) -> Result<Result<WriteOutcome>> {
-    let kv = |key: &str, value: &Bytes, create_revision, mod_revision| KeyValue {
-        key: key.to_owned(),
-        value: value.clone(),
-        create_revision,
-        mod_revision,
-    };
-    match op {
-        WriteOp::Create { key, value } => {
-            if lookup(tx, key)?.is_some() {
-                return Ok(Err(StoreError::AlreadyExists(key.clone())));
-            }
-            let rev = *revision + 1;
-            insert_log(tx, rev, key, KIND_PUT, rev, 0, Some(value))?;
-            tx.prepare_cached("INSERT INTO kv (key, create_rev, mod_rev) VALUES (?1, ?2, ?2)")
-                .and_then(|mut s| s.execute(rusqlite::params![key, rev]))
-                .map_err(db_err)?;
-            *revision = rev;
-            events.push(Event {
-                kind: EventKind::Put,
-                kv: kv(key, value, rev, rev),
-                prev: None,
-            });
-            Ok(Ok(WriteOutcome {
-                revision: rev,
-                deleted: None,
-            }))
-        }
-        WriteOp::Update {
-            key,
-            value,
-            expected,
-        } => {
-            let Some((create, modified)) = lookup(tx, key)? else {
-                return Ok(Err(StoreError::NotFound(key.clone())));
-            };
-            if modified != *expected {
-                return Ok(Err(StoreError::Conflict {
-                    key: key.clone(),
-                    expected: *expected,
-                    actual: modified,
-                }));
-            }
-            let prev = load_value(tx, key, modified)?;
-            let rev = *revision + 1;
-            insert_log(tx, rev, key, KIND_PUT, create, modified, Some(value))?;
-            set_mod_rev(tx, key, rev)?;
-            *revision = rev;
-            events.push(Event {
-                kind: EventKind::Put,
-                kv: kv(key, value, create, rev),
-                prev: Some(kv(key, &prev, create, modified)),
-            });
-            Ok(Ok(WriteOutcome {
-                revision: rev,
-                deleted: None,
-            }))
-        }
-        WriteOp::Delete { key, expected } => {
-            let Some((create, modified)) = lookup(tx, key)? else {
-                return Ok(Err(StoreError::NotFound(key.clone())));
-            };
-            if *expected != 0 && modified != *expected {
-                return Ok(Err(StoreError::Conflict {
-                    key: key.clone(),
-                    expected: *expected,
-                    actual: modified,
-                }));
-            }
-            let last = load_value(tx, key, modified)?;
-            let rev = *revision + 1;
-            insert_log(tx, rev, key, KIND_DELETE, create, modified, None)?;
-            tx.prepare_cached("DELETE FROM kv WHERE key = ?1")
-                .and_then(|mut s| s.execute([key]))
-                .map_err(db_err)?;
-            *revision = rev;
-            let before = kv(key, &last, create, modified);
-            events.push(Event {
-                kind: EventKind::Delete,
-                kv: kv(key, &last, create, rev),
-                prev: Some(before.clone()),
-            });
-            Ok(Ok(WriteOutcome {
-                revision: rev,
-                deleted: Some(before),
-            }))
-        }
-    }
-}
-
-/// (create_rev, mod_rev) of a live key.
-fn lookup(tx: &Transaction<'_>, key: &str) -> Result<Option<(Revision, Revision)>> {
-    tx.prepare_cached("SELECT create_rev, mod_rev FROM kv WHERE key = ?1")
-        .and_then(|mut s| {
-            s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .map_err(db_err)
-}
-
-fn load_value(tx: &Transaction<'_>, key: &str, rev: Revision) -> Result<Bytes> {
-    let value: Option<Option<Vec<u8>>> = tx
-        .prepare_cached("SELECT value FROM log WHERE rev = ?1")
-        .and_then(|mut s| s.query_row([rev], |r| r.get(0)).optional())
-        .map_err(db_err)?;
-    match value {
-        Some(Some(v)) => Ok(Bytes::from(v)),
-        _ => Err(StoreError::Corrupt(format!(
-            "the value of {key} at revision {rev} is missing: the store's files are \
-             inconsistent; stop the server, move the data file aside and restore it from a backup"
-        ))),
-    }
-}
-
-fn set_mod_rev(tx: &Transaction<'_>, key: &str, rev: Revision) -> Result<()> {
-    tx.prepare_cached("UPDATE kv SET mod_rev = ?2 WHERE key = ?1")
-        .and_then(|mut s| s.execute(rusqlite::params![key, rev]))
-        .map_err(db_err)?;
-    Ok(())
-}
-
-fn insert_log(
-    tx: &Transaction<'_>,
-    rev: Revision,
-    key: &str,
-    kind: i64,
-    create_rev: Revision,
-    prev_rev: Revision,
-    value: Option<&Bytes>,
-) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO log (rev, key, kind, create_rev, prev_rev, value) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .and_then(|mut s| {
-        s.execute(rusqlite::params![
-            rev,
-            key,
-            kind,
-            create_rev,
-            prev_rev,
-            value.map(|v| v.as_ref())
-        ])
-    })
-    .map_err(db_err)?;
-    Ok(())
-}
-
-/// Moves the compaction horizon from `from` to `to` and deletes the history
-/// that no watch can ask for any more: every value superseded at or below
-/// `to`, and every tombstone at or below `to`. The latest value of each key
-/// as of `to` stays: it is either the key's current value or the `prev` of a
-/// later event. Returns the number of rows removed.
-fn compact(conn: &mut Connection, from: Revision, to: Revision) -> Result<usize> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)?;
-    // Each row in (from, to] supersedes the row it points at.
-    let superseded = tx
-        .prepare_cached(
-            "DELETE FROM log WHERE rev IN \
-             (SELECT prev_rev FROM log WHERE rev > ?1 AND rev <= ?2 AND prev_rev > 0)",
-        )
-        .and_then(|mut s| s.execute([from, to]))
-        .map_err(db_err)?;
-    let tombstones = tx
-        .prepare_cached("DELETE FROM log WHERE rev > ?1 AND rev <= ?2 AND kind = ?3")
-        .and_then(|mut s| s.execute([from, to, KIND_DELETE]))
-        .map_err(db_err)?;
-    tx.prepare_cached("UPDATE meta SET value = ?1 WHERE name = 'compacted'")
-        .and_then(|mut s| s.execute([to]))
-        .map_err(db_err)?;
-    tx.commit().map_err(db_err)?;
-    Ok(superseded + tombstones)
 }
