@@ -345,18 +345,35 @@ impl WatchCache {
             let Some(cache) = cache.upgrade() else { return };
             match item {
                 Ok(event) => cache.apply(event),
-                Err(e) => {
-                    // The store dropped us (we fell behind it). Rebuild from a
-                    // fresh snapshot; watchers must relist.
-                    tracing::error!(error = %e, "watch cache lost its store watch; reloading");
-                    match cache.reload().await {
+                // The store dropped us for falling behind, after delivering
+                // everything up to `revision`: pick up from there.
+                Err(verge_store::StoreError::Lagged { revision }) => {
+                    tracing::warn!(revision, "watch cache fell behind the store; resuming");
+                    match cache.store.watch("/registry/", revision) {
                         Ok(s) => stream = s,
-                        Err(e) => {
-                            tracing::error!(error = %e, "watch cache reload failed");
-                            return;
-                        }
+                        Err(e) => match cache.reload_after(&e).await {
+                            Some(s) => stream = s,
+                            None => return,
+                        },
                     }
                 }
+                Err(e) => match cache.reload_after(&e).await {
+                    Some(s) => stream = s,
+                    None => return,
+                },
+            }
+        }
+    }
+
+    /// Rebuilds from a fresh snapshot after the store watch failed; watchers
+    /// must relist.
+    async fn reload_after(&self, e: &verge_store::StoreError) -> Option<verge_store::WatchStream> {
+        tracing::error!(error = %e, "watch cache lost its store watch; reloading");
+        match self.reload().await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "watch cache reload failed");
+                None
             }
         }
     }

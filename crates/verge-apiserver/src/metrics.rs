@@ -25,6 +25,12 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Histogram>,
     store_revision: Gauge,
+    store_compacted_revision: Gauge,
+    store_writes: Counter,
+    store_batches: Counter,
+    store_last_batch: Gauge,
+    store_last_commit_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    store_bytes: Gauge,
     cached_objects: Gauge,
     watchers: Gauge,
     dropped_watchers: Counter,
@@ -54,6 +60,42 @@ impl Metrics {
             "Latest revision of the store",
             store_revision.clone(),
         );
+        let store_compacted_revision = Gauge::default();
+        registry.register(
+            "store_compacted_revision",
+            "Oldest revision a watch can resume after",
+            store_compacted_revision.clone(),
+        );
+        let store_writes = Counter::default();
+        registry.register(
+            "store_writes",
+            "Writes committed by the store",
+            store_writes.clone(),
+        );
+        let store_batches = Counter::default();
+        registry.register(
+            "store_batches",
+            "Group commits (one fsync each)",
+            store_batches.clone(),
+        );
+        let store_last_batch = Gauge::default();
+        registry.register(
+            "store_last_batch_size",
+            "Writes in the last group commit",
+            store_last_batch.clone(),
+        );
+        let store_last_commit_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "store_last_commit_seconds",
+            "Duration of the last commit, fsync included",
+            store_last_commit_seconds.clone(),
+        );
+        let store_bytes = Gauge::default();
+        registry.register(
+            "store_size_bytes",
+            "Size of the store's files on disk",
+            store_bytes.clone(),
+        );
         let cached_objects = Gauge::default();
         registry.register(
             "watch_cache_objects",
@@ -78,6 +120,12 @@ impl Metrics {
             registry,
             requests,
             store_revision,
+            store_compacted_revision,
+            store_writes,
+            store_batches,
+            store_last_batch,
+            store_last_commit_seconds,
+            store_bytes,
             cached_objects,
             watchers,
             dropped_watchers,
@@ -96,8 +144,13 @@ impl Metrics {
     }
 
     /// The text exposition, with gauges refreshed from their sources.
-    pub fn render(&self, cache: &Arc<WatchCache>, store_revision: i64) -> String {
-        self.store_revision.set(store_revision);
+    pub fn render(&self, cache: &Arc<WatchCache>, store: &verge_store::StoreStats) -> String {
+        self.store_revision.set(store.revision);
+        self.store_compacted_revision.set(store.compacted_revision);
+        self.store_last_batch.set(store.last_batch_size as i64);
+        self.store_last_commit_seconds
+            .set(store.last_commit_micros as f64 / 1e6);
+        self.store_bytes.set(store.db_size_bytes as i64);
         self.cached_objects.set(cache.object_count() as i64);
         self.watchers.set(cache.watcher_count() as i64);
         let m = cache.metrics();
@@ -112,6 +165,8 @@ impl Metrics {
             m.dropped_watchers.load(Ordering::Relaxed),
         );
         sync(&self.cache_events, m.events.load(Ordering::Relaxed));
+        sync(&self.store_writes, store.writes_total);
+        sync(&self.store_batches, store.batches_total);
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -242,7 +242,7 @@ impl From<verge_store::StoreError> for ApiError {
     fn from(e: verge_store::StoreError) -> Self {
         use verge_store::StoreError as E;
         match e {
-            E::Compacted { .. } => ApiError::gone(e.to_string()),
+            E::Compacted { .. } | E::Lagged { .. } => ApiError::gone(e.to_string()),
             E::Closed => ApiError::unavailable("the server is shutting down; retry shortly"),
             other => ApiError::internal(format!("storage error: {other}")),
         }

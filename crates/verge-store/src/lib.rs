@@ -10,7 +10,7 @@ use futures::stream::BoxStream;
 
 mod sqlite;
 
-pub use sqlite::{SqliteOptions, SqliteStore, StoreStats};
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// A revision of the store. Revision 0 means "nothing yet".
 pub type Revision = i64;
@@ -48,6 +48,27 @@ impl Event {
     pub fn revision(&self) -> Revision {
         self.kv.mod_revision
     }
+}
+
+/// Numbers worth exporting as metrics. Cheap to take.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// The last committed revision.
+    pub revision: Revision,
+    /// The compaction horizon: watches must start after it.
+    pub compacted_revision: Revision,
+    /// Requests committed by the last write transaction.
+    pub last_batch_size: u64,
+    /// Write transactions committed since open.
+    pub batches_total: u64,
+    /// Successful writes (new revisions) since open.
+    pub writes_total: u64,
+    /// Write transactions that failed (every request in them got an error).
+    pub failed_batches_total: u64,
+    /// Duration of the last commit (apply + fsync), in microseconds.
+    pub last_commit_micros: u64,
+    /// Size of the database file plus its WAL, in bytes.
+    pub db_size_bytes: u64,
 }
 
 /// A consistent snapshot of a key range.
@@ -135,4 +156,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Drops history (superseded values and tombstones) at or below `revision`.
     async fn compact(&self, revision: Revision) -> Result<()>;
+
+    /// Figures for metrics; backends fill in what they know.
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            revision: self.current_revision(),
+            compacted_revision: self.compacted_revision(),
+            ..StoreStats::default()
+        }
+    }
 }

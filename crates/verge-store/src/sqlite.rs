@@ -47,7 +47,9 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::{Event, KeyValue, RangeResult, Result, Revision, Store, StoreError, WatchStream};
+use crate::{
+    Event, KeyValue, RangeResult, Result, Revision, Store, StoreError, StoreStats, WatchStream,
+};
 
 mod apply;
 mod checkpoint;
@@ -103,27 +105,6 @@ impl Default for SqliteOptions {
             wal_limit_bytes: 64 * 1024 * 1024,
         }
     }
-}
-
-/// Numbers worth exporting as metrics. Cheap to take.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    /// The last committed revision.
-    pub revision: Revision,
-    /// The compaction horizon: watches must start after it.
-    pub compacted_revision: Revision,
-    /// Requests committed by the last write transaction.
-    pub last_batch_size: u64,
-    /// Write transactions committed since open.
-    pub batches_total: u64,
-    /// Successful writes (new revisions) since open.
-    pub writes_total: u64,
-    /// Write transactions that failed (every request in them got an error).
-    pub failed_batches_total: u64,
-    /// Duration of the last commit (apply + fsync), in microseconds.
-    pub last_commit_micros: u64,
-    /// Size of the database file plus its WAL, in bytes.
-    pub db_size_bytes: u64,
 }
 
 /// Counters shared between the store handle and its writer thread.
@@ -354,6 +335,10 @@ impl Store for SqliteStore {
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Compact(revision, reply))?;
         rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    fn stats(&self) -> StoreStats {
+        SqliteStore::stats(self)
     }
 }
 

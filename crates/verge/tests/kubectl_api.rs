@@ -681,5 +681,6 @@ fn metrics_describe_events_get_all_and_sort_by() {
     let metrics = c.kubectl(&["get", "--raw", "/metrics"]);
     assert!(metrics.contains("verge_apiserver_request_duration_seconds_count{verb=\"create\",resource=\"configmaps\",code=\"201\"}"), "{metrics}");
     assert!(metrics.contains("verge_store_revision "), "{metrics}");
+    assert!(metrics.contains("verge_store_batches_total "), "{metrics}");
     assert!(metrics.contains("verge_watch_cache_objects "), "{metrics}");
 }

@@ -112,7 +112,7 @@ async fn route(api: &Arc<ApiServer>, req: Request<Body>) -> (&'static str, Strin
         "/metrics" => {
             let text = api
                 .metrics
-                .render(&api.resources.cache, api.resources.store.current_revision());
+                .render(&api.resources.cache, &api.resources.store.stats());
             let mut resp = text.into_response();
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,

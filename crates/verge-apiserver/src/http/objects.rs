@@ -96,14 +96,13 @@ pub(super) fn filter(rt: &ResourceType, ns: Option<&str>, query: &Query) -> ApiR
     let labels = match &query.label_selector {
         Some(s) => Some(
             Selector::parse(s)
-                .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
+                .map_err(|e| ApiError::bad_request(format!("invalid label selector: {e}")))?,
         ),
         None => None,
     };
     let fields = match &query.field_selector {
         Some(s) => {
-            let sel = FieldSelector::parse(s)
-                .map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?;
+            let sel = FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
             for req in sel.requirements() {
                 if !selectable::is_supported(&rt.group, &rt.plural, &req.field) {
                     return Err(ApiError::bad_request(format!(

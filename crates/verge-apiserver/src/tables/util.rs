@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use serde_json::{Map, Value};
-use verge_apimachinery::duration::human_duration;
+use verge_apimachinery::duration::human_duration_signed;
 
 /// One column of a printer, as `metav1.TableColumnDefinition`.
 #[derive(Clone, Copy, Debug)]
@@ -205,20 +205,10 @@ pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
 
 /// Kubernetes' HumanDuration of a signed duration: up to two seconds in the
 /// future counts as "0s", further is "<invalid>".
-pub(crate) fn human_signed(d: jiff::SignedDuration) -> String {
-    if d.as_secs() < -1 {
-        "<invalid>".to_string()
-    } else if d.is_negative() {
-        human_duration(std::time::Duration::ZERO)
-    } else {
-        human_duration(d.unsigned_abs())
-    }
-}
-
 /// `translateTimestampSince`: how long ago `t` was, or "<unknown>".
 pub(crate) fn since(t: Option<Timestamp>, now: Timestamp) -> String {
     match t {
-        Some(t) => human_signed(now.duration_since(t)),
+        Some(t) => human_duration_signed(now.duration_since(t)),
         None => "<unknown>".to_string(),
     }
 }

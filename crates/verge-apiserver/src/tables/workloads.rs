@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::util::{
     AGE, CONTAINERS, Col, IMAGES, NAME, Obj, col, containers_and_images, format_label_selector,
-    format_labels, human_signed, selector_string, since, wide,
+    format_labels, selector_string, since, wide,
 };
 use super::{Builtin, no_conditions};
 
@@ -256,7 +256,9 @@ fn job_cells(o: Obj<'_>, now: Timestamp) -> Vec<Value> {
     let duration = match (start, o.time(&["status", "completionTime"])) {
         (None, _) => String::new(),
         (Some(start), None) => since(Some(start), now),
-        (Some(start), Some(end)) => human_signed(end.duration_since(start)),
+        (Some(start), Some(end)) => {
+            verge_apimachinery::duration::human_duration_signed(end.duration_since(start))
+        }
     };
     let is = |ty: &str| o.condition_true(&["status", "conditions"], ty);
     let status = if is("Complete") {
