@@ -73,7 +73,7 @@ async fn malformed_requests_are_refused_and_store_nothing() {
         ("PATCH", item.clone(), "application/json-patch+json", br#"[{"op":"test","path":"/data/a","value":"z"}]"#.to_vec(), 422, ""),
         ("PATCH", item.clone(), "application/merge-patch+json", b"{oops".to_vec(), 400, "not valid JSON"),
         ("PATCH", item.clone(), "application/merge-patch+json", br#"{"data":{"a":5}}"#.to_vec(), 400, "cannot be handled"),
-        ("PATCH", item.clone(), "application/strategic-merge-patch+json", br#"{"metadata":{"$patch":"explode"}}"#.to_vec(), 422, ""),
+        ("PATCH", item.clone(), "application/strategic-merge-patch+json", br#"{"metadata":{"$patch":"explode"}}"#.to_vec(), 400, "explode"),
         ("PUT", item.clone(), "application/json", br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"other"}}"#.to_vec(), 400, "does not match the name"),
         ("PUT", item.clone(), "application/json", br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ok","resourceVersion":"1"}}"#.to_vec(), 409, "has been modified"),
         ("GET", format!("{CMS}?labelSelector=a%3D%3D%3Db"), "application/json", vec![], 400, ""),
