@@ -1,8 +1,12 @@
 //! Server-side apply (`kubectl apply --server-side`, kube-rs `Patch::Apply`):
-//! create the object if it is missing, otherwise merge the applied
-//! configuration into it and record the applier in `metadata.managedFields`.
+//! `PATCH` with `application/apply-patch+yaml`, `fieldManager` required,
+//! `force=true` to take conflicting fields. The object is created when it is
+//! missing; otherwise the configuration is merged into it with the field
+//! ownership rules of [`verge_apimachinery::apply`], and a conflict with
+//! another manager answers 409 as kube-apiserver does.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use verge_apimachinery::apply::{ApplyError, Write};
 
 use crate::object;
 use crate::registry::ResourceType;
@@ -19,10 +23,11 @@ pub async fn server_side_apply(
     query: &Query,
     body: &[u8],
 ) -> ApiResult<Written> {
-    let manager = query
-        .field_manager
-        .clone()
-        .ok_or_else(|| ApiError::bad_request("PATCH, apply requests require fieldManager: pass --field-manager or fieldManager=<name>"))?;
+    let manager = query.field_manager.clone().ok_or_else(|| {
+        ApiError::bad_request(
+            "PATCH, apply requests require fieldManager: pass --field-manager or fieldManager=<name>",
+        )
+    })?;
     let applied = request::decode_yaml(body)?;
     if !applied.is_object() {
         return Err(ApiError::bad_request(
@@ -41,6 +46,22 @@ pub async fn server_side_apply(
             "the applied configuration must set apiVersion and kind",
         ));
     }
+    let mut config = scope(rt, part, applied);
+    object::meta_mut(&mut config).insert("name".into(), json!(name));
+    let api_version = rt.api_version();
+    let subresource = (part == Part::Status).then_some("status");
+    let apply = |live: Option<&Value>| {
+        let now = object::now_rfc3339();
+        Write {
+            manager: &manager,
+            api_version: &api_version,
+            kind: &rt.kind,
+            subresource,
+            now: &now,
+        }
+        .apply(live, &config, query.force)
+        .map_err(|e| apply_error(&e))
+    };
     let opts = query.write_options();
     for _ in 0..3 {
         let exists = match resources.get(rt, ns, name).await {
@@ -56,19 +77,15 @@ pub async fn server_side_apply(
                     name,
                 )));
             }
-            let mut obj = applied.clone();
-            object::meta_mut(&mut obj).insert("name".into(), json!(name));
-            set_manager(&mut obj, &manager, rt, &applied);
-            match resources.create(rt, ns, obj, &opts).await {
+            match resources.create(rt, ns, apply(None)?, &opts).await {
                 Err(e) if e.reason == "AlreadyExists" => continue,
                 other => return other,
             }
         }
         return resources
             .update(rt, ns, name, part, &opts, |old| {
-                let mut new = merge(rt, old, &applied)?;
-                set_manager(&mut new, &manager, rt, &applied);
-                if object::resource_version(&applied).is_none() {
+                let mut new = apply(Some(old))?;
+                if object::resource_version(&config).is_none() {
                     object::meta_mut(&mut new).remove("resourceVersion");
                 }
                 Ok(new)
@@ -81,64 +98,104 @@ pub async fn server_side_apply(
     ))
 }
 
-fn merge(rt: &ResourceType, old: &Value, applied: &Value) -> ApiResult<Value> {
-    use verge_apimachinery::patch;
-    if rt.is_custom() {
-        return Ok(patch::merge_patch(old, applied));
-    }
-    patch::strategic_merge_patch(old, applied, &rt.kind).map_err(|e| ApiError::patch(&e))
-}
-
-/// Records `manager` as the applier of the fields in `applied`.
-fn set_manager(obj: &mut Value, manager: &str, rt: &ResourceType, applied: &Value) {
-    let mut entries: Vec<Value> = object::meta(obj)
-        .and_then(|m| m.get("managedFields"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    entries.retain(|e| {
-        !(e.get("manager").and_then(Value::as_str) == Some(manager)
-            && e.get("operation").and_then(Value::as_str) == Some("Apply"))
-    });
-    entries.push(json!({
-        "manager": manager,
-        "operation": "Apply",
-        "apiVersion": rt.api_version(),
-        "time": object::now_rfc3339(),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields_v1(applied, true),
-    }));
-    object::meta_mut(obj).insert("managedFields".into(), json!(entries));
-}
-
-/// The FieldsV1 set of a configuration: `f:<name>` for fields, with `.`
-/// marking a leaf that is itself set.
-fn fields_v1(v: &Value, root: bool) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut out = serde_json::Map::new();
-            for (k, child) in m {
-                if root && matches!(k.as_str(), "apiVersion" | "kind") {
-                    continue;
-                }
-                if root && k == "metadata" {
-                    let mut meta = serde_json::Map::new();
-                    if let Value::Object(mm) = child {
-                        for (mk, mv) in mm {
-                            if matches!(mk.as_str(), "labels" | "annotations") {
-                                meta.insert(format!("f:{mk}"), fields_v1(mv, false));
-                            }
-                        }
-                    }
-                    if !meta.is_empty() {
-                        out.insert("f:metadata".into(), Value::Object(meta));
-                    }
-                    continue;
-                }
-                out.insert(format!("f:{k}"), fields_v1(child, false));
-            }
-            Value::Object(out)
+/// The part of the configuration the endpoint writes: a type's main resource
+/// ignores `status` when status is a subresource, and `/status` ignores
+/// everything but `status`. What is ignored is not applied, so not owned.
+fn scope(rt: &ResourceType, part: Part, mut config: Value) -> Value {
+    let Value::Object(map) = &mut config else {
+        return config;
+    };
+    match part {
+        Part::Main if rt.subresources.status => {
+            map.shift_remove("status");
         }
-        _ => json!({}),
+        Part::Status => {
+            let mut kept = Map::new();
+            for key in ["apiVersion", "kind"] {
+                if let Some(v) = map.get(key) {
+                    kept.insert(key.into(), v.clone());
+                }
+            }
+            let mut meta = Map::new();
+            if let Some(Value::Object(m)) = map.get("metadata") {
+                for key in ["name", "namespace", "resourceVersion"] {
+                    if let Some(v) = m.get(key) {
+                        meta.insert(key.into(), v.clone());
+                    }
+                }
+            }
+            kept.insert("metadata".into(), Value::Object(meta));
+            if let Some(status) = map.get("status") {
+                kept.insert("status".into(), status.clone());
+            }
+            return Value::Object(kept);
+        }
+        Part::Main | Part::Binding => {}
+    }
+    config
+}
+
+fn apply_error(e: &ApplyError) -> ApiError {
+    match e {
+        ApplyError::Conflicts(conflicts) => ApiError::apply_conflicts(conflicts),
+        other => ApiError::bad_request(format!(
+            "the applied configuration cannot be applied: {other}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+    use verge_apimachinery::apply::{Conflict, Operation};
+
+    #[test]
+    fn conflicts_answer_409_with_causes() {
+        let e = apply_error(&ApplyError::Conflicts(vec![Conflict {
+            manager: "kubectl-client-side-apply".into(),
+            operation: Operation::Update,
+            api_version: "apps/v1".into(),
+            subresource: None,
+            field: ".spec.replicas".into(),
+        }]));
+        let status = e.to_status();
+        assert_eq!(status["code"], 409);
+        assert_eq!(status["reason"], "Conflict");
+        assert_eq!(
+            status["message"],
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas"
+        );
+        assert_eq!(
+            status["details"]["causes"],
+            json!([{
+                "reason": "FieldManagerConflict",
+                "message": "conflict with \"kubectl-client-side-apply\" using apps/v1",
+                "field": ".spec.replicas"
+            }])
+        );
+        assert_eq!(
+            apply_error(&ApplyError::ManagedFieldsSet).code,
+            http::StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn endpoints_apply_only_what_they_write() {
+        let r = Registry::with_builtins();
+        let rt = r.lookup("apps", "v1", "deployments").expect("rt");
+        let config = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "w", "labels": {"a": "b"}}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
+        let main = scope(&rt, Part::Main, config.clone());
+        assert!(main.get("status").is_none());
+        assert_eq!(main["spec"]["replicas"], 1);
+        let status = scope(&rt, Part::Status, config);
+        assert_eq!(
+            status,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"}, "status": {"replicas": 1}})
+        );
+        let cms = r.lookup("", "v1", "configmaps").expect("rt");
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "status": {"x": 1}});
+        assert_eq!(scope(&cms, Part::Main, cm.clone()), cm);
     }
 }

@@ -239,6 +239,16 @@ impl Watch {
     }
 }
 
+impl Watch {
+    /// The next item if one is already queued, without waiting.
+    pub fn try_next(&mut self) -> Option<WatchItem> {
+        match &mut self.source {
+            Source::Cache(rx) => rx.try_recv().ok(),
+            Source::Store(..) => None,
+        }
+    }
+}
+
 impl Drop for Watch {
     fn drop(&mut self) {
         if let Some(id) = self.id {
@@ -496,13 +506,14 @@ impl WatchCache {
 
     /// Objects matching `filter` with keys after `start_after`, at most
     /// `limit` (0 = all). Returns the page, the cache revision, and whether
-    /// more matches remain.
+    /// more matches remain. (Remaining matches are not counted: that would
+    /// walk the rest of the range under the lock on every page.)
     pub fn list(
         &self,
         filter: &Filter,
         start_after: Option<&str>,
         limit: usize,
-    ) -> (Vec<Arc<CachedObject>>, Revision, Option<usize>) {
+    ) -> (Vec<Arc<CachedObject>>, Revision, bool) {
         use std::ops::Bound;
         let state = self.state.read();
         let lower = match start_after {
@@ -510,7 +521,6 @@ impl WatchCache {
             None => Bound::Included(filter.prefix.clone()),
         };
         let mut items = Vec::new();
-        let mut remaining = None;
         let mut iter = state
             .objects
             .range((lower, Bound::Unbounded))
@@ -523,13 +533,8 @@ impl WatchCache {
                 break;
             }
         }
-        if limit > 0 && items.len() == limit {
-            let rest = iter.count();
-            if rest > 0 {
-                remaining = Some(rest);
-            }
-        }
-        (items, state.revision, remaining)
+        let more = limit > 0 && items.len() == limit && iter.next().is_some();
+        (items, state.revision, more)
     }
 
     /// Starts a watch. Changes are filtered by `filter`.

@@ -68,7 +68,8 @@ pub struct Page {
     pub items: Vec<Arc<CachedObject>>,
     pub revision: i64,
     pub continue_token: Option<String>,
-    pub remaining: Option<usize>,
+    /// Whether more matches follow this page.
+    pub more: bool,
 }
 
 /// Optimistic-concurrency retries for patches and server-side updates.
@@ -145,18 +146,18 @@ impl Resources {
             None if pinned.is_none() => self.cache.sync().await.map_err(cache_err)?,
             None => {}
         }
-        let (items, revision, remaining) = self.cache.list(filter, start_after.as_deref(), limit);
+        let (items, revision, more) = self.cache.list(filter, start_after.as_deref(), limit);
         // Every page of one list reports the revision of its first page.
         let revision = pinned.unwrap_or(revision);
-        let continue_token = match (remaining, items.last()) {
-            (Some(_), Some(last)) => Some(encode_continue(revision, &last.key)),
+        let continue_token = match items.last() {
+            Some(last) if more => Some(encode_continue(revision, &last.key)),
             _ => None,
         };
         Ok(Page {
             items,
             revision,
             continue_token,
-            remaining,
+            more,
         })
     }
 

@@ -148,6 +148,22 @@ impl ApiError {
         }
     }
 
+    /// 409 for a server-side apply that would change fields other managers
+    /// own, as kube-apiserver answers it: the `Apply failed with ...` message
+    /// and one `FieldManagerConflict` cause per field.
+    pub fn apply_conflicts(conflicts: &[verge_apimachinery::apply::Conflict]) -> Self {
+        let causes: Vec<Value> = conflicts
+            .iter()
+            .map(|c| json!({"reason": "FieldManagerConflict", "message": c.message(), "field": c.field}))
+            .collect();
+        Self::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            verge_apimachinery::apply::conflicts_message(conflicts),
+        )
+        .with_details(json!({"causes": causes}))
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }

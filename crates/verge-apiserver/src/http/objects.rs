@@ -213,13 +213,7 @@ async fn list(
     let rv = page.revision.to_string();
     match repr {
         Representation::Object => Ok(bytes_response(
-            list_bytes(
-                rt,
-                &page.items,
-                &rv,
-                page.continue_token.as_deref(),
-                page.remaining,
-            ),
+            list_bytes(rt, &page.items, &rv, page.continue_token.as_deref()),
             "application/json",
         )),
         Representation::Table => {
@@ -259,14 +253,10 @@ fn list_bytes(
     items: &[Arc<CachedObject>],
     rv: &str,
     cont: Option<&str>,
-    remaining: Option<usize>,
 ) -> Bytes {
     let mut meta = json!({"resourceVersion": rv});
     if let Some(c) = cont {
         meta["continue"] = json!(c);
-    }
-    if let Some(n) = remaining {
-        meta["remainingItemCount"] = json!(n);
     }
     let head = format!(
         "{{\"kind\":{},\"apiVersion\":{},\"metadata\":{},\"items\":[",

@@ -26,6 +26,9 @@ use crate::tables::{self, IncludeObject};
 /// none and exits when the stream ends, so this is long.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// Most events sent in one chunk.
+const MAX_BATCH: usize = 256;
+
 pub async fn serve(
     api: &Arc<ApiServer>,
     rp: &ResourcePath,
@@ -177,8 +180,19 @@ fn events(
                     match item {
                         Err(_) => None,
                         Ok(Ok(item)) => {
-                            let bytes = encoder.encode(item);
-                            Some((Ok(bytes), (watch, encoder, Phase::Live)))
+                            // Send whatever else is already queued in the same
+                            // chunk: one write for a burst instead of one per
+                            // event, so a busy watcher catches up instead of
+                            // falling further behind.
+                            let mut buf = BytesMut::from(&encoder.encode(item)[..]);
+                            let mut batched = 1;
+                            while batched < MAX_BATCH
+                                && let Some(item) = watch.try_next()
+                            {
+                                buf.put_slice(&encoder.encode(item));
+                                batched += 1;
+                            }
+                            Some((Ok(buf.freeze()), (watch, encoder, Phase::Live)))
                         }
                         Ok(Err(WatchEnd::Lagged)) => {
                             let status = ApiError::gone(
