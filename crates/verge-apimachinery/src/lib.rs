@@ -2,6 +2,7 @@
 //! selectors, the three patch formats, kubectl's protobuf request envelope, and
 //! the human-readable durations kubectl prints.
 
+pub mod apply;
 pub mod duration;
 pub mod fields;
 pub mod labels;

@@ -18,7 +18,7 @@
 //! [`PatchError::http_status`] gives the status code Kubernetes would use.
 
 mod json;
-mod schema;
+pub(crate) mod schema;
 mod strategic;
 
 use std::collections::BTreeMap;

@@ -62,7 +62,10 @@ pub async fn server_side_apply(
         .apply(live, &config, query.force)
         .map_err(|e| apply_error(&e))
     };
-    let opts = query.write_options();
+    let opts = crate::resources::WriteOptions {
+        applied: true,
+        ..query.write_options()
+    };
     for _ in 0..3 {
         let exists = match resources.get(rt, ns, name).await {
             Ok(_) => true,

@@ -159,6 +159,11 @@ pub struct Query {
     pub grace_period_seconds: Option<i64>,
     pub propagation_policy: Option<String>,
     pub pretty: bool,
+    /// The manager of writes without `fieldManager`: the product of the
+    /// `User-Agent` (`kubectl` for `kubectl/v1.32.4 (linux/amd64) ...`), as
+    /// kube-apiserver names it. Not used for server-side apply, which
+    /// requires `fieldManager`.
+    pub user_agent_manager: Option<String>,
 }
 
 impl Query {
@@ -234,8 +239,13 @@ impl Query {
     pub fn write_options(&self) -> crate::resources::WriteOptions {
         crate::resources::WriteOptions {
             dry_run: self.dry_run,
-            field_manager: self.field_manager.clone(),
+            field_manager: self
+                .field_manager
+                .clone()
+                .or_else(|| self.user_agent_manager.clone()),
             field_validation: self.field_validation.unwrap_or_default(),
+            applied: false,
+            subresource: None,
         }
     }
 
@@ -250,6 +260,20 @@ impl Query {
             }),
         }
     }
+}
+
+/// The field manager kube-apiserver derives from a `User-Agent`: the text
+/// before the first `/`, at most 128 characters.
+pub fn user_agent_manager(headers: &HeaderMap) -> Option<String> {
+    let ua = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    let product: String = ua
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(128)
+        .collect();
+    Some(product).filter(|p| !p.is_empty())
 }
 
 /// The representation a client asked for in `Accept`.

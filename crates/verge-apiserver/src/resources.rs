@@ -36,6 +36,12 @@ pub struct WriteOptions {
     pub dry_run: bool,
     pub field_manager: Option<String>,
     pub field_validation: FieldValidation,
+    /// The change already wrote `metadata.managedFields` (server-side
+    /// apply): the write is not recorded as an `Update`.
+    pub applied: bool,
+    /// The subresource written through, other than `status` (`scale`):
+    /// recorded with the writer in `metadata.managedFields`.
+    pub subresource: Option<&'static str>,
 }
 
 /// The outcome of a write: the object as stored, and warnings for the client.
@@ -202,6 +208,7 @@ impl Resources {
         }
         self.prepare_for_create(rt, &mut obj).await?;
         let warnings = validation::admit(rt, &mut obj, None, opts.field_validation)?;
+        record_managed_fields(rt, None, &mut obj, Part::Main, opts);
         if let Some(ns) = object::namespace(&obj).filter(|_| rt.namespaced) {
             self.check_namespace_accepts(ns).await?;
         }
@@ -279,6 +286,7 @@ impl Resources {
             }
             let old_for_rules = (part != Part::Binding).then_some(&old);
             let warnings = validation::admit(rt, &mut new, old_for_rules, opts.field_validation)?;
+            record_managed_fields(rt, Some(&old), &mut new, part, opts);
 
             if object::is_deleting(&new)
                 && object::finalizers(&new).is_empty()
@@ -579,6 +587,33 @@ fn drop_stale_service_fields(old: &Value, new: &mut Value) {
     } else if old_type == "ExternalName" {
         spec.remove("externalName");
     }
+}
+
+/// Records a write other than server-side apply in `metadata.managedFields`:
+/// the writer (`fieldManager`, else the user agent's product, else
+/// "unknown") owns what it changed.
+fn record_managed_fields(
+    rt: &ResourceType,
+    old: Option<&Value>,
+    new: &mut Value,
+    part: Part,
+    opts: &WriteOptions,
+) {
+    if opts.applied {
+        return;
+    }
+    let subresource = match part {
+        Part::Status => Some("status"),
+        Part::Main | Part::Binding => opts.subresource,
+    };
+    verge_apimachinery::apply::Write {
+        manager: opts.field_manager.as_deref().unwrap_or("unknown"),
+        api_version: &rt.api_version(),
+        kind: &rt.kind,
+        subresource,
+        now: &object::now_rfc3339(),
+    }
+    .record_update(old, new);
 }
 
 fn is_crd(rt: &ResourceType) -> bool {

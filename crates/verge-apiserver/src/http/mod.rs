@@ -204,7 +204,10 @@ async fn route(api: &Arc<ApiServer>, req: Request<Body>) -> (&'static str, Strin
         Err(e) => return ("none", "".into(), e.into_response()),
     };
     let query = match Query::parse(req.uri().query()) {
-        Ok(q) => q,
+        Ok(mut q) => {
+            q.user_agent_manager = request::user_agent_manager(req.headers());
+            q
+        }
         Err(e) => return ("none", rp.rt.plural.clone(), e.into_response()),
     };
     let verb = match request::verb_of(req.method(), &rp, &query) {

@@ -14,6 +14,9 @@ use tokio_rustls::TlsAcceptor;
 
 use super::{ApiServer, Caller, handle};
 
+/// Bytes an HTTP/2 stream may have queued for sending.
+const SEND_BUFFER_PER_STREAM: usize = 64 * 1024;
+
 /// A TLS handshake that takes longer than this is abandoned.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -67,7 +70,10 @@ pub async fn serve_tls(
                 let api = api.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(api, req.map(Body::new)).await) }
             });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // Bound what one HTTP/2 stream may buffer for a slow reader, so
+            // that a thousand watch streams cannot hold gigabytes.
+            builder.http2().max_send_buf_size(SEND_BUFFER_PER_STREAM);
             if let Err(e) = builder
                 .serve_connection_with_upgrades(TokioIo::new(tls), service)
                 .await

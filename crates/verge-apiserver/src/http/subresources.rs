@@ -193,7 +193,10 @@ async fn scale_write(
             rp.namespace.as_deref(),
             name(rp),
             Part::Main,
-            &query.write_options(),
+            &crate::resources::WriteOptions {
+                subresource: Some("scale"),
+                ..query.write_options()
+            },
             |old| {
                 let scale = scale_of(&rt, old);
                 let new_scale = match &incoming {

@@ -27,7 +27,7 @@ use crate::tables::{self, IncludeObject};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Most events sent in one chunk.
-const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 64;
 
 pub async fn serve(
     api: &Arc<ApiServer>,
