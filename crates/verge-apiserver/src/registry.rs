@@ -311,6 +311,25 @@ fn builtin_types() -> Vec<ResourceType> {
         .collect()
 }
 
+/// An example custom type for tests: namespaced `widgets.example.com/v1`
+/// (kind Widget) served from `version`, with no subresources.
+#[cfg(test)]
+pub(crate) fn example_widget(version: CustomVersion) -> ResourceType {
+    ResourceType {
+        group: "example.com".into(),
+        version: "v1".into(),
+        kind: "Widget".into(),
+        list_kind: "WidgetList".into(),
+        plural: "widgets".into(),
+        singular: "widget".into(),
+        namespaced: true,
+        short_names: vec!["wd".into()],
+        categories: vec![],
+        subresources: Subresources::default(),
+        origin: Origin::Custom(Arc::new(version)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,19 +353,7 @@ mod tests {
     fn custom_types_bump_generation() {
         let r = Registry::with_builtins();
         let g0 = r.generation();
-        let rt = ResourceType {
-            group: "example.com".into(),
-            version: "v1".into(),
-            kind: "Widget".into(),
-            list_kind: "WidgetList".into(),
-            plural: "widgets".into(),
-            singular: "widget".into(),
-            namespaced: true,
-            short_names: vec!["wd".into()],
-            categories: vec![],
-            subresources: Subresources::default(),
-            origin: Origin::Custom(Arc::new(CustomVersion::default())),
-        };
+        let rt = example_widget(CustomVersion::default());
         r.set_custom("example.com", "widgets", vec![rt]);
         assert!(r.generation() > g0);
         assert!(r.lookup("example.com", "v1", "widgets").is_some());

@@ -23,31 +23,21 @@ fn root(api: &OpenApi) -> Value {
 }
 
 fn widget(schema: Option<Value>, scale: bool) -> ResourceType {
-    ResourceType {
-        group: "example.com".into(),
-        version: "v1".into(),
-        kind: "Widget".into(),
-        list_kind: "WidgetList".into(),
-        plural: "widgets".into(),
-        singular: "widget".into(),
-        namespaced: true,
-        short_names: vec![],
-        categories: vec![],
-        subresources: Subresources {
-            status: true,
-            scale,
-            pod_extras: false,
-        },
-        origin: Origin::Custom(Arc::new(CustomVersion {
-            schema,
-            printer_columns: vec![],
-            scale: scale.then(|| ScalePaths {
-                spec_replicas: ".spec.replicas".into(),
-                status_replicas: ".status.replicas".into(),
-                label_selector: None,
-            }),
-        })),
-    }
+    let mut rt = crate::registry::example_widget(CustomVersion {
+        schema,
+        printer_columns: vec![],
+        scale: scale.then(|| ScalePaths {
+            spec_replicas: ".spec.replicas".into(),
+            status_replicas: ".status.replicas".into(),
+            label_selector: None,
+        }),
+    });
+    rt.subresources = Subresources {
+        status: true,
+        scale,
+        pod_extras: false,
+    };
+    rt
 }
 
 fn widget_schema() -> Value {

@@ -152,14 +152,13 @@ fn sorted(v: &Value) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use serde_json::{Value, json};
 
     use super::super::testutil::*;
     use super::super::util::{CREATION_DESC, NAME_DESC};
     use super::super::{IncludeObject, column_definitions, table};
-    use crate::registry::{CustomVersion, Origin, PrinterColumn, ResourceType, Subresources};
+    use crate::registry::{CustomVersion, PrinterColumn, ResourceType};
 
     fn pc(name: &str, ty: &str, path: &str) -> PrinterColumn {
         PrinterColumn {
@@ -173,23 +172,10 @@ mod tests {
     }
 
     fn widget_type(columns: Vec<PrinterColumn>) -> ResourceType {
-        ResourceType {
-            group: "example.com".into(),
-            version: "v1".into(),
-            kind: "Widget".into(),
-            list_kind: "WidgetList".into(),
-            plural: "widgets".into(),
-            singular: "widget".into(),
-            namespaced: true,
-            short_names: vec![],
-            categories: vec![],
-            subresources: Subresources::default(),
-            origin: Origin::Custom(Arc::new(CustomVersion {
-                schema: None,
-                printer_columns: columns,
-                scale: None,
-            })),
-        }
+        crate::registry::example_widget(CustomVersion {
+            printer_columns: columns,
+            ..CustomVersion::default()
+        })
     }
 
     fn widget() -> Value {

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{FieldError, NameRule, name_rule, validate};
 use crate::defaults::apply_defaults;
-use crate::registry::{CustomVersion, Origin, Registry, ResourceType, Subresources};
+use crate::registry::{CustomVersion, Registry, ResourceType};
 
 const REQ: &str = "FieldValueRequired";
 const INV: &str = "FieldValueInvalid";
@@ -17,19 +17,7 @@ const MANY: &str = "FieldValueTooMany";
 
 fn rt(kind: &str) -> ResourceType {
     if kind == "Widget" {
-        return ResourceType {
-            group: "example.com".into(),
-            version: "v1".into(),
-            kind: "Widget".into(),
-            list_kind: "WidgetList".into(),
-            plural: "widgets".into(),
-            singular: "widget".into(),
-            namespaced: true,
-            short_names: vec![],
-            categories: vec![],
-            subresources: Subresources::default(),
-            origin: Origin::Custom(std::sync::Arc::new(CustomVersion::default())),
-        };
+        return crate::registry::example_widget(CustomVersion::default());
     }
     let t = Registry::with_builtins()
         .all()

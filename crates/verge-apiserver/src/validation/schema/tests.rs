@@ -3,7 +3,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::registry::{CustomVersion, Origin, Registry, ResourceType, Subresources};
+use crate::registry::{CustomVersion, Registry, ResourceType};
 
 fn builtin(group: &str, kind: &str) -> Arc<ResourceType> {
     Registry::with_builtins()
@@ -12,22 +12,10 @@ fn builtin(group: &str, kind: &str) -> Arc<ResourceType> {
 }
 
 fn custom(schema: Option<Value>) -> ResourceType {
-    ResourceType {
-        group: "example.com".into(),
-        version: "v1".into(),
-        kind: "Widget".into(),
-        list_kind: "WidgetList".into(),
-        plural: "widgets".into(),
-        singular: "widget".into(),
-        namespaced: true,
-        short_names: vec![],
-        categories: vec![],
-        subresources: Subresources::default(),
-        origin: Origin::Custom(Arc::new(CustomVersion {
-            schema,
-            ..Default::default()
-        })),
-    }
+    crate::registry::example_widget(CustomVersion {
+        schema,
+        ..Default::default()
+    })
 }
 
 fn deployment() -> Value {
