@@ -6,6 +6,7 @@
 //! [`http`] (authentication, discovery, OpenAPI, tables, watch streams).
 
 pub mod apply;
+pub mod binding;
 pub mod cache;
 pub mod crd;
 pub mod defaults;

@@ -35,7 +35,13 @@ pub struct Metrics {
     watchers: Gauge,
     dropped_watchers: Counter,
     cache_events: Counter,
+    /// Metrics of other parts of the server (controllers, scheduler),
+    /// rendered in the same response.
+    sources: parking_lot::RwLock<Vec<MetricsSource>>,
 }
+
+/// Renders a block of Prometheus text (without `# EOF`).
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -130,6 +136,7 @@ impl Metrics {
             watchers,
             dropped_watchers,
             cache_events,
+            sources: parking_lot::RwLock::new(Vec::new()),
         }
     }
 
@@ -168,9 +175,18 @@ impl Metrics {
         sync(&self.store_writes, store.writes_total);
         sync(&self.store_batches, store.batches_total);
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
             out.clear();
         }
+        for source in self.sources.read().iter() {
+            out.push_str(&source());
+        }
+        out.push_str("# EOF\n");
         out
+    }
+
+    /// Adds another part's metrics to `/metrics`.
+    pub fn add_source(&self, source: MetricsSource) {
+        self.sources.write().push(source);
     }
 }

@@ -56,6 +56,13 @@ struct ServerArgs {
     /// Store revisions kept for watches to resume from before compaction.
     #[arg(long, default_value_t = 100_000)]
     history_revisions: u64,
+
+    /// Controllers to run, comma-separated: `all`, `none`, or names from
+    /// scheduler, replicaset, deployment, daemonset, statefulset, job,
+    /// cronjob, garbagecollector, endpoints, serviceaccount, nodelifecycle,
+    /// nodegroup.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    controllers: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -86,6 +93,7 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let args_controllers = args.controllers.clone();
     let store = verge_store::SqliteOptions {
         retained_revisions: Some(args.history_revisions),
         ..verge_store::SqliteOptions::default()
@@ -102,6 +110,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     })
     .await?;
+    let _controllers = start_controllers(&server, &args_controllers)?;
     // The kubeconfig line is what scripts wait for.
     println!(
         "verge server is ready: kubectl --kubeconfig {} get nodes",
@@ -111,6 +120,42 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(());
     Ok(())
+}
+
+/// Starts the scheduler and controllers in this process; they stop with it.
+fn start_controllers(
+    server: &verge_apiserver::Server,
+    wanted: &[String],
+) -> anyhow::Result<tokio::task::JoinSet<()>> {
+    let all = wanted.iter().any(|w| w == "all");
+    let none = wanted.iter().any(|w| w == "none");
+    for w in wanted {
+        let known = w == "all"
+            || w == "none"
+            || w == "scheduler"
+            || verge_controllers::ALL.contains(&w.as_str());
+        anyhow::ensure!(
+            known,
+            "unknown controller {w:?} in --controllers; choose from all, none, scheduler, {}",
+            verge_controllers::ALL.join(", ")
+        );
+    }
+    let metrics = std::sync::Arc::new(verge_runtime::ControllerMetrics::new());
+    let source = metrics.clone();
+    server
+        .api
+        .metrics
+        .add_source(std::sync::Arc::new(move || source.encode()));
+    if none {
+        return Ok(tokio::task::JoinSet::new());
+    }
+    let enabled: Vec<String> = if all { Vec::new() } else { wanted.to_vec() };
+    let mut set = verge_controllers::start(server.resources.clone(), metrics.clone(), &enabled);
+    if all || wanted.iter().any(|w| w == "scheduler") {
+        let client = verge_runtime::Client::new(server.resources.clone(), "default-scheduler");
+        set.spawn(verge_scheduler::run(client, metrics));
+    }
+    Ok(set)
 }
 
 async fn shutdown_signal() {

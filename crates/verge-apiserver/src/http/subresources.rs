@@ -277,36 +277,18 @@ async fn bind(
         .filter(|n| !n.is_empty())
         .ok_or_else(|| ApiError::bad_request("the Binding must name a node in target.name"))?
         .to_owned();
-    let pod_name = name(rp).to_owned();
-    api.resources
-        .update(&rp.rt, rp.namespace.as_deref(), &pod_name, Part::Binding, &query.write_options(), |old| {
-            if let Some(current) = old.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
-                return Err(ApiError::conflict(
-                    &crate::resources::subject(&rp.rt, "pods", &pod_name),
-                    &format!("pod {pod_name} is already assigned to node \"{current}\""),
-                ));
-            }
-            if object::is_deleting(old) {
-                return Err(ApiError::conflict(
-                    &crate::resources::subject(&rp.rt, "pods", &pod_name),
-                    "the pod is being deleted",
-                ));
-            }
-            let mut new = old.clone();
-            new["spec"]["nodeName"] = json!(node);
-            let now = object::now_rfc3339();
-            let mut conditions: Vec<Value> = old
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            conditions.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
-            conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
-            new["status"]["conditions"] = json!(conditions);
-            object::meta_mut(&mut new).remove("resourceVersion");
-            Ok(new)
-        })
-        .await?;
+    let uid = binding.pointer("/metadata/uid").and_then(Value::as_str);
+    let namespace = rp.namespace.as_deref().unwrap_or("default");
+    crate::binding::bind(
+        &api.resources,
+        &rp.rt,
+        namespace,
+        name(rp),
+        uid,
+        &node,
+        &query.write_options(),
+    )
+    .await?;
     let mut resp = json_response(
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     );

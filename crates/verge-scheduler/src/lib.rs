@@ -1,0 +1,11 @@
+//! The scheduler of `verge server`: binds pending pods to nodes.
+//!
+//! Not written yet.
+
+use std::sync::Arc;
+
+use verge_runtime::{Client, ControllerMetrics};
+
+pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
+    let _ = (client, metrics);
+}
