@@ -26,7 +26,14 @@ fn free_port() -> anyhow::Result<u16> {
 impl Server {
     /// Starts `binary server` in a fresh temporary data directory on a free
     /// 127.0.0.1 port and waits (at most 60 s) until it says it is ready.
+    /// API benchmarks measure the API server alone: no controllers (the
+    /// scheduler would otherwise report every pod it cannot place).
     pub fn start(binary: &Path, keep_data: bool) -> anyhow::Result<Server> {
+        Self::start_with(binary, keep_data, &["--controllers", "none"])
+    }
+
+    /// [`Server::start`] with other `verge server` flags.
+    pub fn start_with(binary: &Path, keep_data: bool, args: &[&str]) -> anyhow::Result<Server> {
         let binary = binary.canonicalize().with_context(|| {
             format!(
                 "{} not found; build it with `cargo build --release -p verge` or pass --verge",
@@ -45,6 +52,7 @@ impl Server {
             .arg(dir.path())
             .arg("--api-listen")
             .arg(format!("127.0.0.1:{port}"))
+            .args(args)
             .env(
                 "VERGE_LOG",
                 std::env::var("VERGE_LOG").unwrap_or_else(|_| "warn".into()),
