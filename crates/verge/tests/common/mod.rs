@@ -93,6 +93,12 @@ impl Cluster {
         self.spawn();
     }
 
+    /// [`Cluster::restart`] with other `verge server` flags from now on.
+    pub fn restart_with(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
+        self.restart();
+    }
+
     pub fn kubectl_cmd(&self) -> Command {
         let mut cmd = Command::new("kubectl");
         cmd.arg("--kubeconfig")
