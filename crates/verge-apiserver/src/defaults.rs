@@ -15,6 +15,7 @@
 
 mod corev1;
 mod pod;
+pub mod tolerations;
 mod workloads;
 
 use serde_json::{Map, Value};
@@ -31,7 +32,10 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
         return;
     };
     match (rt.group.as_str(), rt.kind.as_str()) {
-        ("", "Pod") => pod::pod(o),
+        ("", "Pod") => {
+            pod::pod(o);
+            tolerations::pod(o);
+        }
         ("", "Service") => corev1::service(o),
         ("", "Namespace") => corev1::namespace(o),
         ("", "Secret") => corev1::secret(o),

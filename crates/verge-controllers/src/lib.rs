@@ -45,12 +45,20 @@ pub const ALL: &[&str] = &[
     "nodegroup",
 ];
 
+/// Settings of the controllers that take any (`verge server` flags).
+/// Fields are added per controller; `Default` gives Kubernetes' defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub node_lifecycle: nodelifecycle::Settings,
+}
+
 /// Starts the named controllers (all of [`ALL`] by default). Each runs
 /// until the server stops.
 pub fn start(
     resources: Arc<Resources>,
     metrics: Arc<ControllerMetrics>,
     enabled: &[String],
+    settings: &Settings,
 ) -> tokio::task::JoinSet<()> {
     let mut set = tokio::task::JoinSet::new();
     let on = |name: &str| enabled.is_empty() || enabled.iter().any(|e| e == name);
@@ -104,6 +112,7 @@ pub fn start(
         set.spawn(nodelifecycle::run(
             client("node-lifecycle-controller"),
             metrics.clone(),
+            settings.node_lifecycle.clone(),
         ));
     }
     if on("nodegroup") {

@@ -63,6 +63,63 @@ struct ServerArgs {
     /// nodegroup.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     controllers: Vec<String>,
+
+    #[command(flatten)]
+    node_lifecycle: NodeLifecycleArgs,
+}
+
+/// Node health and taint-based eviction (kube-controller-manager's and
+/// kube-apiserver's flags of the same names).
+#[derive(clap::Args)]
+struct NodeLifecycleArgs {
+    /// Silence (no Lease renewal, no status) after which a node is marked
+    /// Unknown and tainted node.kubernetes.io/unreachable.
+    #[arg(long, default_value = "40s", value_parser = verge_controllers::nodelifecycle::parse_duration)]
+    node_monitor_grace_period: std::time::Duration,
+
+    /// The same for a node that has never reported its status.
+    #[arg(long, default_value = "60s", value_parser = verge_controllers::nodelifecycle::parse_duration)]
+    node_startup_grace_period: std::time::Duration,
+
+    /// Nodes per second tainted NoExecute (evicting their pods) per zone.
+    #[arg(long, default_value_t = 0.1)]
+    node_eviction_rate: f64,
+
+    /// The rate in a zone with more than --large-cluster-size-threshold
+    /// nodes when at least --unhealthy-zone-threshold of them are unhealthy.
+    #[arg(long, default_value_t = 0.01)]
+    secondary_node_eviction_rate: f64,
+
+    /// Smaller zones stop evicting when mostly unhealthy.
+    #[arg(long, default_value_t = 50)]
+    large_cluster_size_threshold: usize,
+
+    /// Share of a zone's nodes (more than two) that must be unhealthy for
+    /// the zone to count as disrupted.
+    #[arg(long, default_value_t = 0.55)]
+    unhealthy_zone_threshold: f64,
+
+    /// tolerationSeconds of the not-ready toleration every pod gets unless
+    /// it has one. Pods on edge nodes tolerate for ever unless they opt in.
+    #[arg(long, default_value_t = 300)]
+    default_not_ready_toleration_seconds: i64,
+
+    /// tolerationSeconds of the default unreachable toleration.
+    #[arg(long, default_value_t = 300)]
+    default_unreachable_toleration_seconds: i64,
+}
+
+impl NodeLifecycleArgs {
+    fn settings(&self) -> verge_controllers::nodelifecycle::Settings {
+        verge_controllers::nodelifecycle::Settings {
+            node_monitor_grace_period: self.node_monitor_grace_period,
+            node_startup_grace_period: self.node_startup_grace_period,
+            node_eviction_rate: self.node_eviction_rate,
+            secondary_node_eviction_rate: self.secondary_node_eviction_rate,
+            large_cluster_size_threshold: self.large_cluster_size_threshold,
+            unhealthy_zone_threshold: self.unhealthy_zone_threshold,
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +151,13 @@ fn init_logging(format: LogFormat) {
 
 async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let args_controllers = args.controllers.clone();
+    let settings = verge_controllers::Settings {
+        node_lifecycle: args.node_lifecycle.settings(),
+    };
+    verge_apiserver::defaults::tolerations::set_default_toleration_seconds(
+        args.node_lifecycle.default_not_ready_toleration_seconds,
+        args.node_lifecycle.default_unreachable_toleration_seconds,
+    );
     let store = verge_store::SqliteOptions {
         retained_revisions: Some(args.history_revisions),
         ..verge_store::SqliteOptions::default()
@@ -110,7 +174,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     })
     .await?;
-    let _controllers = start_controllers(&server, &args_controllers)?;
+    let _controllers = start_controllers(&server, &args_controllers, &settings)?;
     // The kubeconfig line is what scripts wait for.
     println!(
         "verge server is ready: kubectl --kubeconfig {} get nodes",
@@ -126,6 +190,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
 fn start_controllers(
     server: &verge_apiserver::Server,
     wanted: &[String],
+    settings: &verge_controllers::Settings,
 ) -> anyhow::Result<tokio::task::JoinSet<()>> {
     let all = wanted.iter().any(|w| w == "all");
     let none = wanted.iter().any(|w| w == "none");
@@ -150,7 +215,12 @@ fn start_controllers(
         return Ok(tokio::task::JoinSet::new());
     }
     let enabled: Vec<String> = if all { Vec::new() } else { wanted.to_vec() };
-    let mut set = verge_controllers::start(server.resources.clone(), metrics.clone(), &enabled);
+    let mut set = verge_controllers::start(
+        server.resources.clone(),
+        metrics.clone(),
+        &enabled,
+        settings,
+    );
     if all || wanted.iter().any(|w| w == "scheduler") {
         let client = verge_runtime::Client::new(server.resources.clone(), "default-scheduler");
         set.spawn(verge_scheduler::run(client, metrics));

@@ -79,9 +79,18 @@ fn pod_looks_like_kubectl_run() {
         pod,
         json!({
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "nginx", "namespace": "default", "labels": {"run": "nginx"}},
+            "metadata": {
+                "name": "nginx", "namespace": "default", "labels": {"run": "nginx"},
+                "annotations": {
+                    "verge.dev/defaulted-tolerations": "node.kubernetes.io/not-ready,node.kubernetes.io/unreachable"
+                }
+            },
             "spec": {
                 "containers": [container_defaults("nginx", "nginx", "Always")],
+                "tolerations": [
+                    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+                ],
                 "dnsPolicy": "ClusterFirst",
                 "restartPolicy": "Always",
                 "securityContext": {},
@@ -805,4 +814,58 @@ fn leaves_custom_resources_and_odd_shapes_alone() {
             apply_defaults(&rt(kind), &mut odd);
         }
     }
+}
+
+#[test]
+fn pods_get_default_toleration_seconds_and_a_record_of_them() {
+    // A toleration the user wrote for one key is kept as written; only the
+    // other key is defaulted and recorded.
+    let pod = defaulted(
+        "Pod",
+        json!({
+            "metadata": {"name": "p", "namespace": "default", "annotations": {"a": "b"}},
+            "spec": {
+                "containers": [{"name": "c", "image": "busybox"}],
+                "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}]
+            }
+        }),
+    );
+    let tolerations = pod["spec"]["tolerations"].as_array().expect("list");
+    assert_eq!(tolerations.len(), 2);
+    assert_eq!(tolerations[0]["tolerationSeconds"], 5);
+    assert_eq!(tolerations[1]["key"], "node.kubernetes.io/not-ready");
+    assert_eq!(tolerations[1]["tolerationSeconds"], 300);
+    assert_eq!(pod["metadata"]["annotations"]["a"], "b");
+    assert_eq!(
+        pod["metadata"]["annotations"]["verge.dev/defaulted-tolerations"],
+        "node.kubernetes.io/not-ready"
+    );
+
+    // A wildcard NoExecute toleration covers both: nothing is added.
+    let pod = defaulted(
+        "Pod",
+        json!({
+            "metadata": {"name": "p", "namespace": "default"},
+            "spec": {
+                "containers": [{"name": "c", "image": "busybox"}],
+                "tolerations": [{"operator": "Exists"}]
+            }
+        }),
+    );
+    assert_eq!(pod["spec"]["tolerations"], json!([{"operator": "Exists"}]));
+    assert!(pod["metadata"].get("annotations").is_none());
+
+    // Pod templates are not pods: no tolerations there.
+    let deploy = defaulted(
+        "Deployment",
+        json!({
+            "metadata": {"name": "d", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}
+        }),
+    );
+    assert!(
+        deploy["spec"]["template"]["spec"]
+            .get("tolerations")
+            .is_none()
+    );
 }
