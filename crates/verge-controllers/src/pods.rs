@@ -3,6 +3,7 @@
 //! available, and how a pod is made from a template.
 
 pub mod claim;
+pub mod owners;
 pub mod revisions;
 
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
