@@ -22,6 +22,7 @@ pub mod resources;
 pub mod selectable;
 pub mod status;
 pub mod tables;
+pub mod tokens;
 pub mod validation;
 
 use std::net::SocketAddr;
@@ -52,6 +53,9 @@ pub struct Server {
     pub local_addr: SocketAddr,
     pub kubeconfig_path: PathBuf,
     pub pki: verge_pki::ServerPki,
+    /// Service-account tokens: for TokenRequest, bearer authentication and
+    /// the legacy token Secrets the service-account controller fills in.
+    pub tokens: Arc<tokens::Tokens>,
 }
 
 impl Server {
@@ -73,6 +77,12 @@ impl Server {
         }
         let pki = verge_pki::ServerPki::load_or_create(&config.data_dir.join("pki"), &sans)
             .context("preparing the cluster certificates")?;
+        let sa_key = verge_pki::ServiceAccountKey::load_or_create(&config.data_dir.join("pki"))
+            .context("preparing the service-account signing key")?;
+        let tokens = Arc::new(
+            tokens::Tokens::new(&sa_key, pki.ca().ca_pem())
+                .context("preparing the service-account signing key")?,
+        );
 
         let db = config.data_dir.join("store.db");
         let store = verge_store::SqliteStore::open(&db, config.store.clone())
@@ -127,7 +137,7 @@ impl Server {
             .write(&kubeconfig_path)
             .with_context(|| format!("writing {}", kubeconfig_path.display()))?;
 
-        let api = http::ApiServer::new(resources.clone());
+        let api = http::ApiServer::with_tokens(resources.clone(), tokens.clone());
         tokio::spawn(http::serve_tls(
             api.clone(),
             listener,
@@ -141,6 +151,7 @@ impl Server {
             local_addr,
             kubeconfig_path,
             pki,
+            tokens,
         })
     }
 }

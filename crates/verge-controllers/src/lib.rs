@@ -50,6 +50,7 @@ pub const ALL: &[&str] = &[
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     pub node_lifecycle: nodelifecycle::Settings,
+    pub service_accounts: serviceaccounts::Settings,
 }
 
 /// Starts the named controllers (all of [`ALL`] by default). Each runs
@@ -106,6 +107,7 @@ pub fn start(
         set.spawn(serviceaccounts::run(
             client("serviceaccount-controller"),
             metrics.clone(),
+            settings.service_accounts.clone(),
         ));
     }
     if on("nodelifecycle") {

@@ -19,6 +19,7 @@ mod identity;
 mod kubeconfig;
 mod names;
 mod pem;
+mod sakey;
 mod server;
 mod tls;
 
@@ -29,6 +30,7 @@ pub use ca::{
 pub use error::PkiError;
 pub use identity::{Identity, identity_from_der, peer_identity};
 pub use kubeconfig::Kubeconfig;
+pub use sakey::{SA_KEY_FILE, ServiceAccountKey};
 pub use server::{
     ADMIN_CERT_FILE, ADMIN_GROUP, ADMIN_KEY_FILE, ADMIN_USER, ADMIN_VALIDITY, APISERVER_CERT_FILE,
     APISERVER_COMMON_NAME, APISERVER_KEY_FILE, DEFAULT_SANS, RENEW_BEFORE, SERVING_VALIDITY,

@@ -151,8 +151,9 @@ fn init_logging(format: LogFormat) {
 
 async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let args_controllers = args.controllers.clone();
-    let settings = verge_controllers::Settings {
+    let mut settings = verge_controllers::Settings {
         node_lifecycle: args.node_lifecycle.settings(),
+        ..verge_controllers::Settings::default()
     };
     verge_apiserver::defaults::tolerations::set_default_toleration_seconds(
         args.node_lifecycle.default_not_ready_toleration_seconds,
@@ -174,6 +175,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     })
     .await?;
+    settings.service_accounts.tokens = Some(server.tokens.clone());
     let _controllers = start_controllers(&server, &args_controllers, &settings)?;
     // The kubeconfig line is what scripts wait for.
     println!(

@@ -5,6 +5,7 @@
 mod objects;
 mod serve;
 mod subresources;
+mod tokenrequest;
 mod watch;
 
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub struct ApiServer {
     pub discovery: Discovery,
     pub openapi: OpenApi,
     pub metrics: Metrics,
+    /// Issues and verifies service-account tokens; without it bearer
+    /// tokens are refused and TokenRequest fails.
+    pub tokens: Option<Arc<crate::tokens::Tokens>>,
 }
 
 /// Who is asking: set on each connection from its verified client certificate.
@@ -50,6 +54,22 @@ impl ApiServer {
             openapi: OpenApi::new(registry),
             metrics: Metrics::new(),
             resources,
+            tokens: None,
+        })
+    }
+
+    /// [`ApiServer::new`] that accepts and issues service-account tokens.
+    pub fn with_tokens(
+        resources: Arc<Resources>,
+        tokens: Arc<crate::tokens::Tokens>,
+    ) -> Arc<ApiServer> {
+        let registry = resources.registry.clone();
+        Arc::new(ApiServer {
+            discovery: Discovery::new(registry.clone()),
+            openapi: OpenApi::new(registry),
+            metrics: Metrics::new(),
+            resources,
+            tokens: Some(tokens),
         })
     }
 }
@@ -78,10 +98,16 @@ async fn route(api: &Arc<ApiServer>, req: Request<Body>) -> (&'static str, Strin
         .get::<Caller>()
         .cloned()
         .unwrap_or(Caller(None));
-    let Some(identity) = caller.0 else {
-        return ("none", "".into(), ApiError::unauthorized().into_response());
+    let identity = match caller.0 {
+        Some(identity) => identity,
+        None => match authenticate_bearer(api, req.headers()) {
+            Ok(identity) => identity,
+            Err(e) => return ("none", "".into(), e.into_response()),
+        },
     };
-    if !identity.groups.iter().any(|g| g == verge_pki::ADMIN_GROUP) {
+    if !identity.groups.iter().any(|g| g == verge_pki::ADMIN_GROUP)
+        && !readable_by_any_user(req.method(), &path)
+    {
         let message = format!(
             "User \"{}\" cannot {} resource at {path}: only cluster administrators are authorized on this endpoint",
             identity.user,
@@ -107,6 +133,16 @@ async fn route(api: &Arc<ApiServer>, req: Request<Body>) -> (&'static str, Strin
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    if let Some(resp) = tokenrequest::openid(api, &path, &req) {
+        return ("get", "openid".into(), resp);
+    }
+    if let Some((ns, name)) = tokenrequest::parse_path(&path) {
+        let resp = match tokenrequest::handle(api, &ns, &name, req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+        return ("create", "serviceaccounts/token".into(), resp);
+    }
     match path.as_str() {
         "/version" => return ("get", "version".into(), json_response(version())),
         "/metrics" => {
@@ -220,6 +256,55 @@ async fn route(api: &Arc<ApiServer>, req: Request<Body>) -> (&'static str, Strin
     };
     let response = objects::handle(api, rp, verb, query, req).await;
     (verb.as_str(), resource, response)
+}
+
+/// The identity of an `Authorization: Bearer` service-account token. A
+/// token that is presented but refused is a 401 saying why.
+fn authenticate_bearer(api: &ApiServer, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized());
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized_because("the Authorization header is not \"Bearer <token>\"")
+        })?;
+    let Some(tokens) = &api.tokens else {
+        return Err(ApiError::unauthorized_because(
+            "this server does not accept bearer tokens",
+        ));
+    };
+    tokens
+        .authenticate(token, &api.resources.registry, &api.resources.cache)
+        .map_err(|why| {
+            tracing::debug!(reason = %why, "bearer token refused");
+            ApiError::unauthorized_because(&why)
+        })
+}
+
+/// What every authenticated user may read, as Kubernetes' default roles
+/// grant `system:authenticated` (system:discovery, system:public-info-viewer,
+/// system:service-account-issuer-discovery): version, discovery, OpenAPI
+/// and the token issuer's documents. Everything else needs system:masters.
+fn readable_by_any_user(method: &Method, path: &str) -> bool {
+    if method != Method::GET {
+        return false;
+    }
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    matches!(
+        segs.as_slice(),
+        ["version"] | ["api"] | ["apis"] | ["api", _] | ["apis", _] | ["apis", _, _]
+    ) || path == "/openapi/v3"
+        || path.starts_with("/openapi/v3/")
+        || path == "/.well-known/openid-configuration"
+        || path == "/openid/v1/jwks"
 }
 
 fn request_has_resource(path: &str) -> bool {
