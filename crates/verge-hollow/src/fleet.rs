@@ -166,6 +166,9 @@ struct NodeState {
     registration: Registration,
     observed: ObservedConditions,
     pods: HashMap<PodKey, PodRun>,
+    /// Pods (by uid) whose deletion the node confirmed and that the API still
+    /// shows (finalizers): not deleted again on every update.
+    confirmed: HashMap<PodKey, String>,
 }
 
 impl NodeState {
@@ -264,6 +267,14 @@ fn slot_delay(since: Duration, phase: f64, interval: Duration) -> Duration {
     };
     let at = offset + k * iv;
     Duration::from_nanos(u64::try_from(at - since).unwrap_or(u64::MAX))
+}
+
+fn uid_of(params: &DeleteParams) -> String {
+    params
+        .preconditions
+        .as_ref()
+        .and_then(|p| p.uid.clone())
+        .unwrap_or_default()
 }
 
 fn now_millis() -> Millis {
@@ -590,6 +601,7 @@ impl Shared {
             registration: Registration::Pending,
             observed: ObservedConditions::default(),
             pods: HashMap::new(),
+            confirmed: HashMap::new(),
             spec: Arc::new(spec),
         };
         st.nodes.insert(name.clone(), node);
@@ -865,10 +877,14 @@ impl Shared {
             node.stop(&job.key);
         }
         let Some(view) = view else {
+            node.confirmed.remove(&job.key);
             return Plan::NOTHING;
         };
         if view.deleting {
             node.stop(&job.key);
+            if node.confirmed.get(&job.key) == Some(&view.uid) {
+                return Plan::NOTHING;
+            }
             return Plan {
                 call: Some(Call::Delete {
                     uid: view.uid.clone(),
@@ -949,7 +965,12 @@ impl Shared {
                     ..DeleteParams::default()
                 };
                 match api.delete(&job.key.name, &params).await {
-                    Ok(_) => bump(&self.counters.pod_deletions),
+                    Ok(_) => {
+                        bump(&self.counters.pod_deletions);
+                        if let Some(n) = self.state.lock().nodes.get_mut(&job.node) {
+                            n.confirmed.insert(job.key.clone(), uid_of(&params));
+                        }
+                    }
                     Err(e) if is_status(&e, 404) || is_status(&e, 409) => {}
                     Err(e) => return Err(e.into()),
                 }
