@@ -20,6 +20,7 @@ pub mod registry;
 pub mod request;
 pub mod resources;
 pub mod selectable;
+pub mod services;
 pub mod status;
 pub mod tables;
 pub mod tokens;
@@ -122,6 +123,16 @@ impl Server {
                 )
             })?;
         let local_addr = listener.local_addr()?;
+        let advertise = services::advertised(local_addr, &config.tls_sans);
+        if advertise.is_none() {
+            tracing::info!(
+                "the kubernetes Service gets no endpoints: the API listens on no routable address; name one with --tls-san"
+            );
+        }
+        if let Err(e) = services::ensure_kubernetes_service(&resources, local_addr, advertise).await
+        {
+            tracing::warn!(error = %e, "cannot create the kubernetes Service");
+        }
         let host = if local_addr.ip().is_unspecified() {
             "127.0.0.1".to_owned()
         } else {

@@ -305,7 +305,13 @@ async fn create(
             "POST is not allowed on a named object; use PUT or PATCH",
         ));
     }
-    let obj = request::decode_object(format, body)?;
+    let mut obj = request::decode_object(format, body)?;
+    // Held until the Service is stored, so no other create takes its address.
+    let _assigned = if rp.rt.group.is_empty() && rp.rt.kind == "Service" {
+        Some(api.services.assign(&api.resources, &mut obj).await?)
+    } else {
+        None
+    };
     let w = api
         .resources
         .create(&rp.rt, rp.namespace.as_deref(), obj, &query.write_options())
