@@ -741,10 +741,7 @@ mod tests {
     fn pod(key: &str, app: &str) -> CachedObject {
         CachedObject {
             key: key.into(),
-            bytes: format!(
-                r#"{{"metadata":{{"name":"x","uid":"u"}},"status":{{"podIP":"10.0.0.1"}}}}"#
-            )
-            .into(),
+            bytes: r#"{"metadata":{"name":"x","uid":"u"},"status":{"podIP":"10.0.0.1"}}"#.into(),
             revision: 1,
             labels: [("app".to_owned(), app.to_owned())].into(),
             fields: vec![],
