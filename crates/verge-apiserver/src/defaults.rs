@@ -7,14 +7,16 @@
 //! every object shows: a Pod's service account, priority and initial status,
 //! a Namespace's `kubernetes` finalizer and name label, a Job's generated
 //! selector, a Service's IP families, and a Secret's `stringData` merged into
-//! `data`. Not covered (the lead's code): ClusterIP/NodePort allocation,
-//! resolving PriorityClasses, service account token volumes.
+//! `data`. PriorityClasses are resolved on create by [`priority`], which
+//! reads the stored classes. Not covered (the lead's code): ClusterIP/NodePort
+//! allocation, service account token volumes.
 //!
 //! Defaults only fill what is absent: applying them twice equals applying
 //! them once, and a value the user gave is kept.
 
 mod corev1;
 mod pod;
+pub mod priority;
 pub mod tolerations;
 mod workloads;
 

@@ -111,6 +111,9 @@ impl Server {
         namespaces::ensure_system_namespaces(&resources)
             .await
             .map_err(|e| anyhow::anyhow!("creating the system namespaces: {e}"))?;
+        defaults::priority::ensure_system_classes(&resources)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the system PriorityClasses: {e}"))?;
         tokio::spawn(crd::run(resources.clone()));
         tokio::spawn(namespaces::run(resources.clone()));
 

@@ -503,6 +503,9 @@ impl Resources {
         if is_crd(rt) {
             crate::crd::prepare(obj, &self.registry)?;
         }
+        if rt.group.is_empty() && rt.kind == "Pod" {
+            crate::defaults::priority::admit_pod(self, obj).await?;
+        }
         Ok(())
     }
 
