@@ -176,6 +176,11 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     })
     .await?;
     settings.service_accounts.tokens = Some(server.tokens.clone());
+    // Verge's own API types (NodeGroup, GroupedDeployment) are CRDs the
+    // server installs, so they are served like any custom resource.
+    if let Err(e) = verge_controllers::nodegroup::install_crds(&server.resources).await {
+        tracing::warn!(error = %e, "cannot install the node group CRDs; node groups are unavailable");
+    }
     let _controllers = start_controllers(&server, &args_controllers, &settings)?;
     // The kubeconfig line is what scripts wait for.
     println!(
