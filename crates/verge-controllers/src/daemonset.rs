@@ -276,7 +276,7 @@ async fn sync(ctx: &Ctx, ns: &str, name: &str) -> Result<Action, Error> {
     )
     .await?
     {
-        Ensured::Current(r) => r,
+        Ensured::Current(r) => *r,
         Ensured::Collision => {
             client
                 .update::<DaemonSet, _>(Some(ns), name, Part::Status, |d| {

@@ -296,7 +296,8 @@ async fn sync_job(ctx: &Ctx, ns: &str, name: &str) -> Result<Action, Error> {
     // Create and remove pods.
     let mut status = a.status;
     let mut finish = a.finish;
-    let mut gone_now: HashSet<String> = HashSet::new();
+    // Pods whose finalizer went with their removal (not failures).
+    let mut untracked: HashSet<String> = HashSet::new();
     let mut terminating: Vec<PodRef> = a.terminating;
     let manage_result = match a.manage {
         Manage::Nothing => Ok(()),
@@ -336,7 +337,7 @@ async fn sync_job(ctx: &Ctx, ns: &str, name: &str) -> Result<Action, Error> {
                 match removed {
                     Ok(_) => {
                         adjust(&mut status, -1, p.ready);
-                        gone_now.insert(p.uid.clone());
+                        untracked.insert(p.uid.clone());
                         if p.bound {
                             terminating.push(p.clone());
                         }
@@ -406,9 +407,6 @@ async fn sync_job(ctx: &Ctx, ns: &str, name: &str) -> Result<Action, Error> {
         match remove_finalizer(client, ns, &p.name).await {
             Ok(()) => {
                 released.insert(p.uid.clone());
-                if !p.other_finalizers {
-                    gone_now.insert(p.uid.clone());
-                }
             }
             Err(e) => {
                 release_error.get_or_insert(e);
@@ -420,16 +418,14 @@ async fn sync_job(ctx: &Ctx, ns: &str, name: &str) -> Result<Action, Error> {
     let still_tracked: HashSet<&String> = a
         .with_finalizer
         .iter()
-        .filter(|u| !released.contains(*u) && !gone_now.contains(*u))
+        .filter(|u| !released.contains(*u) && !untracked.contains(*u))
         .collect();
     count_released(&mut status, &still_tracked);
 
+    // A terminating pod whose last finalizer we removed is gone now.
     let terminating_now = terminating
         .iter()
-        .filter(|p| {
-            !(gone_now.contains(&p.uid)
-                || released.contains(&p.uid) && !p.other_finalizers && !p.bound)
-        })
+        .filter(|p| !released.contains(&p.uid) || p.other_finalizers)
         .count();
     status.terminating = Some(terminating_now as i32);
     let uncounted_empty = status

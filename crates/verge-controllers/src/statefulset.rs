@@ -220,7 +220,7 @@ async fn sync(ctx: &Ctx, ns: &str, name: &str) -> Result<Action, Error> {
     )
     .await?
     {
-        Ensured::Current(r) => r,
+        Ensured::Current(r) => *r,
         Ensured::Collision => {
             client
                 .update::<StatefulSet, _>(Some(ns), name, Part::Status, |s| {

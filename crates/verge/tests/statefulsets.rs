@@ -286,12 +286,11 @@ async fn ordered_pods_keep_their_names_and_claims_through_scaling_and_updates() 
         out.contains("partitioned roll out complete: 1 new pods have been updated"),
         "{out}"
     );
-    let partitioned = wait_for("web-2 at web:3", T, || async {
+    wait_for("web-2 at web:3", T, || async {
         let p = pods.get("web-2").await.ok()?;
         (image(&p) == "registry.example/web:3" && ready_since(&p).is_some()).then_some(())
     })
     .await;
-    let _ = partitioned;
     for i in 0..2 {
         assert_eq!(
             image(&pods.get(&format!("web-{i}")).await.expect("pod")),

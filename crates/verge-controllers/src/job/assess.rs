@@ -584,10 +584,9 @@ pub fn assess(job: &Job, pods: &[Pod], now: Timestamp) -> Assessment {
             && !counted_f.contains(&uid)
             && !unc_f.contains(&uid)
             && index_ok(p)
+            && counts_as_failure(p) != Some(Action::Ignore)
         {
-            if counts_as_failure(p) != Some(Action::Ignore) {
-                unc_f.push(uid);
-            }
+            unc_f.push(uid);
         }
     }
 

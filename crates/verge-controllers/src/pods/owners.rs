@@ -141,11 +141,8 @@ impl Owners {
             push_uid(uid, &mut out);
         }
         match (&controller, meta) {
-            (Some(r), _) => {
-                if !previous.contains(&r.uid) {
-                    push_uid(&r.uid, &mut out);
-                }
-            }
+            (Some(r), _) if !previous.contains(&r.uid) => push_uid(&r.uid, &mut out),
+            (Some(_), _) => {}
             (None, Some(meta)) if controller_of(meta).is_none() => {
                 let labels = meta.labels.clone().unwrap_or_default();
                 for (name, o) in owners {

@@ -71,7 +71,7 @@ pub async fn owned(
 /// What [`ensure`] found or made.
 pub enum Ensured {
     /// The revision of the current template (its number the highest).
-    Current(ControllerRevision),
+    Current(Box<ControllerRevision>),
     /// `<owner>-<hash>` is taken by a different revision: bump the owner's
     /// `status.collisionCount` and try again.
     Collision,
@@ -108,7 +108,7 @@ pub async fn ensure(
                 .await?;
             history[i] = updated;
         }
-        return Ok(Ensured::Current(history[i].clone()));
+        return Ok(Ensured::Current(Box::new(history[i].clone())));
     }
 
     let hash = template_hash(data, Some(collision_count));
@@ -129,7 +129,7 @@ pub async fn ensure(
     match client.create(&rev).await {
         Ok(created) => {
             history.push(created.clone());
-            Ok(Ensured::Current(created))
+            Ok(Ensured::Current(Box::new(created)))
         }
         Err(e) if e.is_already_exists() => {
             super::caught_up(client).await?;
