@@ -562,8 +562,10 @@ async fn apply(
                     Ok(())
                 }
                 Err(e) => {
+                    let prefix = pod.metadata.generate_name.as_deref().unwrap_or_default();
+                    let why = pods::create_error_message(&e, prefix);
                     ctx.recorder
-                        .warning(owner, "FailedCreate", &format!("Error creating: {e}"));
+                        .warning(owner, "FailedCreate", &format!("Error creating: {why}"));
                     Err(e)
                 }
             }

@@ -368,10 +368,13 @@ async fn sync_job(ctx: &Ctx, ns: &str, name: &str) -> Result<Action, Error> {
                                 Ok(())
                             }
                             Err(e) => {
+                                let prefix =
+                                    pod.metadata.generate_name.as_deref().unwrap_or_default();
+                                let why = pods::create_error_message(&e, prefix);
                                 recorder.warning(
                                     owner,
                                     "FailedCreate",
-                                    &format!("Error creating: {e}"),
+                                    &format!("Error creating: {why}"),
                                 );
                                 Err(e)
                             }

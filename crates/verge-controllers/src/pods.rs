@@ -187,6 +187,25 @@ where
     (done, None)
 }
 
+/// The message of a refused create of a pod named by `generate_name`, with
+/// the generated name put back to its prefix (`pods "web-" is forbidden:
+/// …`, as kube-apiserver words it, since it names objects after admission).
+/// Every retry then says the same thing, so the Event aggregates instead of
+/// piling up one per attempt.
+pub fn create_error_message(error: &verge_runtime::Error, generate_name: &str) -> String {
+    let message = error.to_string();
+    let quoted = format!("\"{generate_name}");
+    let Some(start) = message.find(&quoted) else {
+        return message;
+    };
+    let rest = &message[start + quoted.len()..];
+    let suffix = rest.find('"').unwrap_or(0);
+    if suffix == 0 || suffix > 8 || !rest[..suffix].bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return message;
+    }
+    format!("{}{}", &message[..start + quoted.len()], &rest[suffix..])
+}
+
 /// The label on DaemonSet and StatefulSet pods (and their
 /// ControllerRevisions) naming the revision they were made from.
 pub const CONTROLLER_REVISION_HASH: &str = "controller-revision-hash";
@@ -308,6 +327,18 @@ mod tests {
             "{h}"
         );
         assert!(!h.is_empty() && h.len() <= 10);
+    }
+
+    #[test]
+    fn refused_creates_name_the_prefix() {
+        let e = verge_runtime::Error::Other(
+            "403 (Forbidden): pods \"job-2th2d\" is forbidden: no PriorityClass".into(),
+        );
+        assert_eq!(
+            create_error_message(&e, "job-"),
+            "403 (Forbidden): pods \"job-\" is forbidden: no PriorityClass"
+        );
+        assert_eq!(create_error_message(&e, "other-"), e.to_string());
     }
 
     #[tokio::test]

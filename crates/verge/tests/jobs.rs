@@ -712,3 +712,64 @@ spec:
     .await;
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_the_api_refuses_are_reported_and_retried_with_backoff() {
+    let (cluster, fleet, client) = cluster_with_nodes().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    // The Job is valid; its pods name a PriorityClass that does not exist,
+    // which pod admission refuses.
+    cluster.apply(
+        r#"
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: refused
+  namespace: default
+spec:
+  template:
+    spec:
+      priorityClassName: no-such-class
+      restartPolicy: Never
+      containers:
+      - name: work
+        image: registry.example/work:1
+"#,
+    );
+    let event = wait_for("a FailedCreate event", T, || async {
+        events_for(&client, "refused")
+            .await
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("FailedCreate"))
+    })
+    .await;
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert!(
+        event.message.as_deref().is_some_and(
+            |m| m.contains("no-such-class") && m.contains(r#"pods "refused-" is forbidden"#)
+        ),
+        "{event:?}"
+    );
+    // Retried with exponential backoff (10 ms doubling): over 3 s that is
+    // about nine tries, all aggregated into this one Event; a hot loop
+    // would make hundreds.
+    let seen = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let retried = events_for(&client, "refused")
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("FailedCreate"))
+        .collect::<Vec<_>>();
+    assert_eq!(retried.len(), 1, "one aggregated event: {retried:?}");
+    let count = retried[0].count.unwrap_or(1);
+    let secs = seen.elapsed().as_secs_f64() + 1.0;
+    assert!((3..=16).contains(&count), "{count} attempts in {secs:.1}s");
+    assert!(job_pods(&pods, "refused").await.is_empty());
+    let job = jobs.get("refused").await.expect("job");
+    assert!(
+        condition(&job, "Failed").is_none(),
+        "refused creates are not pod failures"
+    );
+    fleet.stop().await;
+}

@@ -115,18 +115,23 @@ async fn ready_pods(pods: &Api<Pod>, n: usize, image_is: &str) -> Vec<Pod> {
     .await
 }
 
-/// Records the names of pods as they are deleted, in order.
-fn record_deletions(pods: Api<Pod>) -> Arc<Mutex<Vec<String>>> {
+/// Records the names of pods as they are deleted from now on, in order.
+async fn record_deletions(pods: Api<Pod>) -> Arc<Mutex<Vec<String>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let out = seen.clone();
+    let version = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .expect("list pods")
+        .metadata
+        .resource_version
+        .expect("list resourceVersion");
+    let mut stream = pods
+        .watch(&WatchParams::default().labels("app=web"), &version)
+        .await
+        .expect("watch pods")
+        .boxed();
     tokio::spawn(async move {
-        let Ok(stream) = pods
-            .watch(&WatchParams::default().labels("app=web"), "0")
-            .await
-        else {
-            return;
-        };
-        let mut stream = stream.boxed();
         while let Some(Ok(ev)) = stream.next().await {
             if let WatchEvent::Deleted(p) = ev
                 && let Some(name) = p.metadata.name
@@ -220,7 +225,7 @@ async fn ordered_pods_keep_their_names_and_claims_through_scaling_and_updates() 
     assert_eq!(status.current_revision, status.update_revision);
 
     // Scale down: highest ordinal first; claims stay.
-    let gone = record_deletions(pods.clone());
+    let gone = record_deletions(pods.clone()).await;
     kubectl(&cluster, &["scale", "sts/web", "--replicas=1"]).await;
     ready_pods(&pods, 1, "registry.example/web:1").await;
     wait_for("both deletions seen", T, || async {
@@ -250,14 +255,15 @@ async fn ordered_pods_keep_their_names_and_claims_through_scaling_and_updates() 
     }
 
     // Rolling update: from the highest ordinal down, one at a time.
+    let replaced = record_deletions(pods.clone()).await;
     kubectl(
         &cluster,
         &["set", "image", "sts/web", "web=registry.example/web:2"],
     )
     .await;
     kubectl(&cluster, &["rollout", "status", "sts/web", "--timeout=60s"]).await;
-    let second = ready_pods(&pods, 3, "registry.example/web:2").await;
-    assert!(created(&second[2]) < created(&second[1]) && created(&second[1]) < created(&second[0]));
+    ready_pods(&pods, 3, "registry.example/web:2").await;
+    assert_eq!(deletions(&replaced), ["web-2", "web-1", "web-0"]);
     let status = sets.get("web").await.expect("sts").status.expect("status");
     assert_eq!(status.current_revision, status.update_revision);
     assert_eq!(status.updated_replicas, Some(3));
@@ -303,6 +309,16 @@ async fn ordered_pods_keep_their_names_and_claims_through_scaling_and_updates() 
         (status.current_replicas, status.updated_replicas),
         (Some(2), Some(1))
     );
+
+    // Undo: back to web:2, whose revision becomes the update revision again.
+    kubectl(&cluster, &["rollout", "undo", "sts/web"]).await;
+    kubectl(&cluster, &["rollout", "status", "sts/web", "--timeout=60s"]).await;
+    ready_pods(&pods, 3, "registry.example/web:2").await;
+    wait_for("one revision for all pods again", T, || async {
+        let s = sets.get("web").await.ok()?.status?;
+        (s.current_revision == s.update_revision && s.current_replicas == Some(3)).then_some(())
+    })
+    .await;
     fleet.stop().await;
 }
 
