@@ -303,6 +303,25 @@ impl Write<'_> {
     /// the starting point, except on subresources; `[{}]` clears them.
     pub fn record_update(&self, old: Option<&Value>, new: &mut Value) {
         let types = Types::for_kind(self.kind);
+        if old.is_none() && !carries_entries(new, self.subresource) {
+            // A create owns every field it sets and takes them from nobody:
+            // its entry is written straight from one walk of the object.
+            let fields = typed::created_fields_v1(new, types);
+            let entries = if fields.is_empty() {
+                Vec::new()
+            } else {
+                vec![managed::entry_json(
+                    self.manager,
+                    Operation::Update,
+                    self.api_version,
+                    Some(self.now),
+                    self.subresource,
+                    Value::Object(fields),
+                )]
+            };
+            managed::write_json(new, entries);
+            return;
+        }
         let old_entries = old.map(managed_fields).unwrap_or_default();
         let mut entries = if self.subresource.is_some() {
             old_entries
@@ -338,6 +357,20 @@ impl Write<'_> {
         }
         managed::cap_updaters(&mut entries);
         managed::write(new, entries);
+    }
+}
+
+/// Whether a write of `new` through `subresource` starts from the
+/// `managedFields` entries `new` carries (see [`Write::record_update`]): a
+/// client sent some, other than the reset marker `[{}]`, to the main resource.
+fn carries_entries(new: &Value, subresource: Option<&str>) -> bool {
+    if subresource.is_some() || managed::is_reset(new) {
+        return false;
+    }
+    match managed::raw(new) {
+        None | Some(Value::Null) => false,
+        Some(Value::Array(entries)) => !entries.is_empty(),
+        Some(_) => true,
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
+use verge_apimachinery::apply;
 use verge_apimachinery::duration::human_duration;
 use verge_apimachinery::fields::FieldSelector;
 use verge_apimachinery::labels::{Selector, is_qualified_name, is_valid_label_value};
@@ -52,6 +53,7 @@ const FIELD_KEYS: &[&str] = &[
     "image",
     "value",
     "containerPort",
+    "protocol",
     "port",
     "finalizers",
     "ownerReferences",
@@ -121,6 +123,92 @@ fn kube_object(directives: bool) -> impl Strategy<Value = Value> {
         0..5,
     )
     .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+}
+
+/// A list of objects keyed by `key` (values from a small domain, so that
+/// duplicates and missing keys happen), each with a few more fields.
+fn keyed_list(key: &'static str, fields: BoxedStrategy<Value>) -> BoxedStrategy<Value> {
+    let item = (
+        prop_oneof![
+            4 => prop::sample::select(vec!["a", "b", "c", "d"]).prop_map(|s| json!(s)),
+            2 => (0i64..4).prop_map(Value::from),
+            1 => Just(Value::Null),
+        ],
+        prop::option::of(prop::sample::select(vec!["TCP", "UDP"])),
+        fields,
+    )
+        .prop_map(move |(k, protocol, mut v)| {
+            if let Value::Object(m) = &mut v {
+                m.insert(key.to_owned(), k);
+                if let Some(p) = protocol {
+                    m.insert("protocol".to_owned(), json!(p));
+                }
+            }
+            v
+        });
+    prop::collection::vec(item, 0..4)
+        .prop_map(Value::Array)
+        .boxed()
+}
+
+/// Objects shaped like pods and workloads: associative lists (containers
+/// by name, ports by port and protocol, owner references by uid), set-like
+/// finalizers, atomic selectors, maps, with random values inside.
+fn kube_shaped_object() -> impl Strategy<Value = Value> {
+    let small = || kube_object(false).boxed();
+    let container = (
+        keyed_list("containerPort", small()),
+        keyed_list("name", small()),
+        small(),
+    )
+        .prop_map(|(ports, env, mut c)| {
+            if let Value::Object(m) = &mut c {
+                m.insert("ports".into(), ports);
+                m.insert("env".into(), env);
+            }
+            c
+        })
+        .boxed();
+    let pod_spec = (
+        keyed_list("name", container),
+        keyed_list("name", small()),
+        small(),
+    )
+        .prop_map(|(containers, volumes, mut spec)| {
+            if let Value::Object(m) = &mut spec {
+                m.insert("containers".into(), containers);
+                m.insert("volumes".into(), volumes);
+            }
+            spec
+        });
+    let metadata = (
+        prop::collection::vec(prop::sample::select(vec!["a", "b", "c"]), 0..4),
+        keyed_list("uid", small()),
+        kube_json(false),
+    )
+        .prop_map(|(finalizers, owners, labels)| {
+            json!({"name": "n", "namespace": "ns", "uid": "u", "labels": labels,
+                "finalizers": finalizers, "ownerReferences": owners})
+        });
+    (
+        metadata,
+        pod_spec,
+        keyed_list("type", small()),
+        small(),
+        any::<bool>(),
+    )
+        .prop_map(|(metadata, spec, conditions, selector, workload)| {
+            let status = json!({"conditions": conditions, "phase": "Pending"});
+            if workload {
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata,
+                    "spec": {"selector": selector, "replicas": 1,
+                        "template": {"metadata": {"labels": {"a": "b"}}, "spec": spec}},
+                    "status": status})
+            } else {
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+                    "spec": spec, "status": status})
+            }
+        })
 }
 
 /// JSON without nulls (a merge patch cannot set a null).
@@ -403,6 +491,54 @@ proptest! {
         kind in prop::sample::select(known_kinds()),
     ) {
         prop_assert_eq!(strategic_merge_patch(&doc, &json!({}), kind).ok(), Some(doc));
+    }
+
+    #[test]
+    fn create_records_what_an_update_from_an_empty_object_records(
+        doc in kube_object(false),
+        kind in prop::sample::select(
+            known_kinds().into_iter().chain(["Widget"]).collect::<Vec<_>>()
+        ),
+    ) {
+        // A create takes a one-walk shortcut; an update from `{}` computes
+        // the same fields by comparison. Same JSON, same key order.
+        let mut created = doc.clone();
+        apply::record_update(None, &mut created, "m", "v1", kind, "2026-01-01T00:00:00Z");
+        let mut updated = doc;
+        apply::record_update(
+            Some(&json!({})),
+            &mut updated,
+            "m",
+            "v1",
+            kind,
+            "2026-01-01T00:00:00Z",
+        );
+        prop_assert_eq!(created.to_string(), updated.to_string());
+    }
+
+    #[test]
+    fn create_records_what_an_update_from_an_empty_pod_records(
+        doc in kube_shaped_object(),
+        custom in any::<bool>(),
+    ) {
+        let kind = match (custom, doc["kind"].as_str()) {
+            (true, _) => "Widget".to_owned(),
+            (false, Some(kind)) => kind.to_owned(),
+            (false, None) => "Pod".to_owned(),
+        };
+        let kind = kind.as_str();
+        let mut created = doc.clone();
+        apply::record_update(None, &mut created, "m", "v1", kind, "2026-01-01T00:00:00Z");
+        let mut updated = doc;
+        apply::record_update(
+            Some(&json!({})),
+            &mut updated,
+            "m",
+            "v1",
+            kind,
+            "2026-01-01T00:00:00Z",
+        );
+        prop_assert_eq!(created.to_string(), updated.to_string());
     }
 
     #[test]

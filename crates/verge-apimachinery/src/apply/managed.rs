@@ -90,19 +90,14 @@ impl ManagedFieldsEntry {
 
     /// The entry as kube-apiserver writes it.
     pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("manager".into(), json!(self.manager));
-        m.insert("operation".into(), json!(self.operation.as_str()));
-        m.insert("apiVersion".into(), json!(self.api_version));
-        if let Some(t) = &self.time {
-            m.insert("time".into(), json!(t));
-        }
-        m.insert("fieldsType".into(), json!("FieldsV1"));
-        m.insert("fieldsV1".into(), self.fields.to_fields_v1());
-        if let Some(s) = &self.subresource {
-            m.insert("subresource".into(), json!(s));
-        }
-        Value::Object(m)
+        entry_json(
+            &self.manager,
+            self.operation,
+            &self.api_version,
+            self.time.as_deref(),
+            self.subresource.as_deref(),
+            self.fields.to_fields_v1(),
+        )
     }
 
     fn seconds(&self) -> i64 {
@@ -112,6 +107,31 @@ impl ManagedFieldsEntry {
             .map(|t| t.as_second())
             .unwrap_or(0)
     }
+}
+
+/// One entry of `metadata.managedFields` as kube-apiserver writes it, its
+/// fields already in FieldsV1 form.
+pub(crate) fn entry_json(
+    manager: &str,
+    operation: Operation,
+    api_version: &str,
+    time: Option<&str>,
+    subresource: Option<&str>,
+    fields_v1: Value,
+) -> Value {
+    let mut m = Map::with_capacity(7);
+    m.insert("manager".into(), json!(manager));
+    m.insert("operation".into(), json!(operation.as_str()));
+    m.insert("apiVersion".into(), json!(api_version));
+    if let Some(t) = time {
+        m.insert("time".into(), json!(t));
+    }
+    m.insert("fieldsType".into(), json!("FieldsV1"));
+    m.insert("fieldsV1".into(), fields_v1);
+    if let Some(s) = subresource {
+        m.insert("subresource".into(), json!(s));
+    }
+    Value::Object(m)
 }
 
 fn raw_entries(obj: &Value) -> Option<&Vec<Value>> {
@@ -182,6 +202,15 @@ pub(crate) fn write(obj: &mut Value, mut entries: Vec<ManagedFieldsEntry>) {
                 &b.subresource,
             ))
     });
+    write_json(
+        obj,
+        entries.iter().map(ManagedFieldsEntry::to_json).collect(),
+    );
+}
+
+/// Sets `metadata.managedFields` of `obj` to `entries`, already in order;
+/// no entries remove it.
+pub(crate) fn write_json(obj: &mut Value, entries: Vec<Value>) {
     let Value::Object(root) = obj else {
         return;
     };
@@ -198,10 +227,7 @@ pub(crate) fn write(obj: &mut Value, mut entries: Vec<ManagedFieldsEntry>) {
         *meta = Value::Object(Map::new());
     }
     if let Value::Object(meta) = meta {
-        meta.insert(
-            "managedFields".into(),
-            Value::Array(entries.iter().map(ManagedFieldsEntry::to_json).collect()),
-        );
+        meta.insert("managedFields".into(), Value::Array(entries));
     }
 }
 

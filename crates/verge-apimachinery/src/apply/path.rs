@@ -57,15 +57,26 @@ impl PathElement {
     /// `v:<json>`, `i:<n>`.
     pub fn to_fields_v1_key(&self) -> String {
         match self {
-            PathElement::Field(name) => format!("f:{name}"),
+            PathElement::Field(name) => prefixed("f:", name),
             PathElement::Key(pairs) => {
-                let inner: Vec<String> = pairs
+                let len = pairs
                     .iter()
-                    .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
-                    .collect();
-                format!("k:{{{}}}", inner.join(","))
+                    .map(|(k, v)| k.len() + v.len() + 4)
+                    .sum::<usize>();
+                let mut out = String::with_capacity(len + 4);
+                out.push_str("k:{");
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    push_json_string(&mut out, k);
+                    out.push(':');
+                    out.push_str(v);
+                }
+                out.push('}');
+                out
             }
-            PathElement::Value(v) => format!("v:{v}"),
+            PathElement::Value(v) => prefixed("v:", v),
             PathElement::Index(i) => format!("i:{i}"),
         }
     }
@@ -102,6 +113,38 @@ impl PathElement {
             _ => Err(format!("{key:?} is not a FieldsV1 key (f:, k:, v: or i:)")),
         }
     }
+}
+
+fn prefixed(prefix: &str, s: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + s.len());
+    out.push_str(prefix);
+    out.push_str(s);
+    out
+}
+
+/// Appends `s` as a JSON string, escaped exactly as `serde_json` escapes it.
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if u32::from(c) < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let b = u32::from(c) as usize;
+                out.push_str("\\u00");
+                out.push(char::from(HEX[b >> 4]));
+                out.push(char::from(HEX[b & 0xf]));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 impl fmt::Display for PathElement {
@@ -167,6 +210,19 @@ impl fmt::Display for Path {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn key_names_are_escaped_as_serde_json_escapes_them() {
+        let mut names: Vec<String> = (0u8..0x80)
+            .map(|b| format!("a{}z", char::from(b)))
+            .collect();
+        names.extend(["", "naïve", "日本", "\u{7f}", "\u{2028}", "a\"b\\c"].map(String::from));
+        for name in names {
+            let mut out = String::new();
+            push_json_string(&mut out, &name);
+            assert_eq!(out, Value::String(name.clone()).to_string(), "{name:?}");
+        }
+    }
 
     #[test]
     fn elements_round_trip_and_print() {

@@ -413,6 +413,134 @@ fn subtree(v: &Value, f: &Field, path: &mut Path) -> FieldSet {
 }
 
 // ---------------------------------------------------------------------------
+// Fields of a created object, straight to FieldsV1
+
+/// The FieldsV1 tree of the fields a create of `v` sets: the same tree as
+/// `compare(&{}, v, types).changed().to_fields_v1()`, built in one walk of
+/// `v` without a [`Path`] per field (a create owns every field, so nothing
+/// needs comparing or set arithmetic). Empty when `v` sets no field.
+pub(crate) fn created_fields_v1(v: &Value, types: Types) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => created_object(m, types.root(), false),
+        _ => Map::new(),
+    }
+}
+
+/// The FieldsV1 node of a created object: its fields, after `".": {}` when
+/// the object is a field itself (`member`) and has fields.
+fn created_object(m: &Map<String, Value>, ctx: Ctx, member: bool) -> Map<String, Value> {
+    // FieldsV1 keys are sorted as paths are: fields by name.
+    let mut fields: Vec<(&String, &Value)> = m.iter().filter(|(k, _)| !ctx.skips(k)).collect();
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut out = Map::with_capacity(fields.len() + usize::from(member));
+    if member {
+        out.insert(".".to_owned(), Value::Object(Map::new()));
+    }
+    for (k, v) in fields {
+        let f = ctx.field(k);
+        // `strip`: the top-level `metadata` is never a field of anyone.
+        let never = ctx.level == Level::Root && k == "metadata";
+        if let Some(node) = created_value(v, &f, never) {
+            let mut key = String::with_capacity(k.len() + 2);
+            key.push_str("f:");
+            key.push_str(k);
+            out.insert(key, node);
+        }
+    }
+    if member && out.len() == 1 {
+        // Only the `.`: a field without fields below it is `{}`.
+        out.clear();
+    }
+    out
+}
+
+/// The FieldsV1 node of a created value (what `collect_value` collects with
+/// [`WRITTEN`]), or `None` when it is not a field and has none below it.
+/// `never`: the value is not a field itself, whatever it is.
+fn created_value(v: &Value, f: &Field, never: bool) -> Option<Value> {
+    let leaf = || (!never).then(|| Value::Object(Map::new()));
+    let children = match v {
+        Value::Object(m) if !m.is_empty() && !f.atomic_object() => {
+            let member = f.marks_self && !never;
+            let children = created_object(m, f.child, member);
+            if children.is_empty() && member {
+                return leaf();
+            }
+            children
+        }
+        Value::Array(items) => match f.list_kind() {
+            ListKind::Assoc(keys) => match keyed_sorted(items, keys) {
+                Some(entries) => {
+                    let mut out = Map::with_capacity(entries.len());
+                    for (pe, item) in entries {
+                        let node = match item {
+                            Value::Object(m) => created_object(m, f.child, true),
+                            _ => Map::new(),
+                        };
+                        out.insert(pe.to_fields_v1_key(), Value::Object(node));
+                    }
+                    out
+                }
+                None => return leaf(),
+            },
+            ListKind::Set => match set_items(items) {
+                Ok(mut entries) => {
+                    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    entries
+                        .into_iter()
+                        .map(|(pe, _)| (pe.to_fields_v1_key(), Value::Object(Map::new())))
+                        .collect()
+                }
+                Err(_) => return leaf(),
+            },
+            ListKind::Atomic => return leaf(),
+        },
+        _ => return leaf(),
+    };
+    (!children.is_empty()).then_some(Value::Object(children))
+}
+
+/// [`keyed`], sorted by key, without the error message: `None` for a list
+/// that is not a proper associative list (and so is one atomic field).
+fn keyed_sorted(items: &[Value], keys: Keys) -> Option<Vec<(PathElement, &Value)>> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Object(m) = item else {
+            return None;
+        };
+        let first = match m.get(keys.first) {
+            None | Some(Value::Null | Value::Object(_) | Value::Array(_)) => return None,
+            Some(k) => k,
+        };
+        let pe = if keys.extra.is_empty() {
+            PathElement::Key(vec![(keys.first.to_owned(), canonical_key(first))])
+        } else {
+            let defaults: Vec<(&str, Value)> = keys
+                .extra
+                .iter()
+                .map(|(name, default)| {
+                    let v = m
+                        .get(*name)
+                        .filter(|v| !v.is_null())
+                        .cloned()
+                        .unwrap_or_else(|| Value::String((*default).to_owned()));
+                    (*name, v)
+                })
+                .collect();
+            PathElement::key(
+                std::iter::once((keys.first, first)).chain(defaults.iter().map(|(n, v)| (*n, v))),
+            )
+        };
+        out.push((pe, item));
+    }
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if out.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------
 // Comparison
 
 /// How two versions of an object differ, field by field.
