@@ -605,6 +605,11 @@ fn cmp_object(
 }
 
 fn cmp_value(ov: &Value, nv: &Value, f: &Field, path: &mut Path, c: &mut Comparison) {
+    // Equal values have no differences below them: skip the walk (most of
+    // an update's object is unchanged).
+    if json_equal(ov, nv) {
+        return;
+    }
     match (ov, nv) {
         (Value::Object(a), Value::Object(b)) if !f.atomic_object() => {
             cmp_object(a, b, f.child, path, c);
