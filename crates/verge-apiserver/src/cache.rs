@@ -37,15 +37,18 @@ pub struct CachedObject {
 }
 
 impl CachedObject {
-    fn from_kv(kv: &KeyValue) -> CachedObject {
+    /// The cache's entry for a stored key-value: the bytes with the revision
+    /// spliced in as `metadata.resourceVersion`, the labels and the
+    /// selectable fields.
+    pub fn from_kv(kv: &KeyValue) -> CachedObject {
         let bytes = object::with_resource_version(&kv.value, kv.mod_revision);
-        let parsed: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
         let (group, plural) = group_resource(&kv.key);
+        let (labels, fields) = selectable::extract_json(group, plural, &kv.value);
         CachedObject {
             key: kv.key.clone(),
             revision: kv.mod_revision,
-            labels: object::labels(&parsed),
-            fields: selectable::extract(group, plural, &parsed),
+            labels,
+            fields,
             bytes,
         }
     }
