@@ -7,6 +7,7 @@
 //! per change, not per reader.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 pub fn meta(obj: &Value) -> Option<&Map<String, Value>> {
@@ -103,25 +104,56 @@ pub fn timestamp_rfc3339(t: jiff::Timestamp) -> String {
 }
 
 /// Puts `apiVersion`, `kind` and `metadata` first (readers find metadata
-/// quickly) and drops `metadata.resourceVersion`, then serializes.
+/// quickly) and drops `metadata.resourceVersion`, then serializes. The
+/// object is written as it is, not copied into that order first.
 pub fn to_stored_bytes(obj: &Value) -> Bytes {
-    let mut out = Map::new();
-    if let Value::Object(m) = obj {
-        for key in ["apiVersion", "kind", "metadata"] {
-            if let Some(v) = m.get(key) {
-                out.insert(key.to_owned(), v.clone());
+    let bytes = match obj {
+        Value::Object(m) => serde_json::to_vec(&Stored(m)),
+        _ => serde_json::to_vec(&Map::new()),
+    };
+    Bytes::from(bytes.unwrap_or_default())
+}
+
+/// An object serialized in stored form (see [`to_stored_bytes`]).
+struct Stored<'a>(&'a Map<String, Value>);
+
+/// Top-level keys stored first, in this order.
+const STORED_FIRST: [&str; 3] = ["apiVersion", "kind", "metadata"];
+
+impl Serialize for Stored<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_map(None)?;
+        for key in STORED_FIRST {
+            match self.0.get(key) {
+                Some(Value::Object(meta)) if key == "metadata" => {
+                    out.serialize_entry(key, &WithoutResourceVersion(meta))?;
+                }
+                Some(v) => out.serialize_entry(key, v)?,
+                None => {}
             }
         }
-        if let Some(Value::Object(meta)) = out.get_mut("metadata") {
-            meta.remove("resourceVersion");
-        }
-        for (k, v) in m {
-            if !out.contains_key(k) {
-                out.insert(k.clone(), v.clone());
+        for (k, v) in self.0 {
+            if !STORED_FIRST.contains(&k.as_str()) {
+                out.serialize_entry(k, v)?;
             }
         }
+        out.end()
     }
-    Bytes::from(serde_json::to_vec(&Value::Object(out)).unwrap_or_default())
+}
+
+/// `metadata` without `resourceVersion`.
+struct WithoutResourceVersion<'a>(&'a Map<String, Value>);
+
+impl Serialize for WithoutResourceVersion<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_map(None)?;
+        for (k, v) in self.0 {
+            if k != "resourceVersion" {
+                out.serialize_entry(k, v)?;
+            }
+        }
+        out.end()
+    }
 }
 
 /// Returns the stored bytes with `"resourceVersion":"<rev>"` inserted at the
@@ -228,6 +260,20 @@ fn skip_string(json: &[u8], open: usize) -> Option<usize> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn stored_bytes_put_type_and_metadata_first_without_resource_version() {
+        let obj = json!({"spec":{"a":1},"kind":"Pod","metadata":{"name":"a","resourceVersion":"3","labels":{"x":"y"},"uid":"u"},"apiVersion":"v1","status":{}});
+        assert_eq!(
+            String::from_utf8_lossy(&to_stored_bytes(&obj)),
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","labels":{"x":"y"},"uid":"u"},"spec":{"a":1},"status":{}}"#
+        );
+        assert_eq!(
+            &to_stored_bytes(&json!({"kind":"X","metadata":"m"}))[..],
+            br#"{"kind":"X","metadata":"m"}"#
+        );
+        assert_eq!(&to_stored_bytes(&json!([1]))[..], b"{}");
+    }
 
     #[test]
     fn splices_resource_version_into_metadata() {
