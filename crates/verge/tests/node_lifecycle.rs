@@ -89,6 +89,23 @@ async fn pod_where(pods: &Api<Pod>, name: &str, what: &str, f: impl Fn(&Pod) -> 
     .await
 }
 
+fn epoch_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// When the taint manager decided to evict the pod (seconds since the epoch).
+fn evicted_at(pod: &Pod) -> i64 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "DisruptionTarget"))
+        .and_then(|c| c.last_transition_time.as_ref())
+        .map(|t| t.0.as_second())
+        .expect("a DisruptionTarget condition with a transition time")
+}
+
 fn uid(pod: &Pod) -> String {
     pod.metadata.uid.clone().unwrap_or_default()
 }
@@ -299,9 +316,8 @@ async fn cloud_pods_are_evicted_after_their_toleration_and_edge_nodes_can_opt_in
             .expect("DisruptionTarget condition");
         assert_eq!(target.reason.as_deref(), Some("DeletionByTaintManager"));
         if name == "doomed" {
-            let deleted_at = evicted.metadata.deletion_timestamp.clone().expect("ts").0;
             // Both times have whole-second precision on the wire.
-            let waited = deleted_at.as_second() - tainted_at.as_second();
+            let waited = evicted_at(&evicted) - tainted_at.as_second();
             assert!(
                 waited >= 2,
                 "evicted {waited}s after the taint, before its 2 s toleration"
@@ -596,5 +612,196 @@ async fn a_partition_of_the_whole_fleet_evicts_nothing() {
         let p = running(&pods, &format!("on-{n}")).await;
         assert_eq!(uid(&p), uids[n]);
     }
+    fleet.stop().await;
+}
+
+/// Kubernetes' behaviour for cloud nodes: a Deployment's pods on a lost node
+/// are evicted and replaced on a healthy one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_deployments_are_replaced_on_healthy_nodes() {
+    let c = Cluster::start_with(&[
+        "--node-monitor-grace-period",
+        "3s",
+        "--node-eviction-rate",
+        "100",
+        "--default-unreachable-toleration-seconds",
+        "2",
+    ]);
+    let client = c.client().await;
+    let fleet = start_fleet(
+        &c,
+        fast_config([NodeSpec::new("cloud-a"), NodeSpec::new("cloud-b")]),
+    )
+    .await;
+    // Both replicas on cloud-a, so its loss is what is tested.
+    kubectl(&c, &["cordon", "cloud-b"]).await;
+    c.apply(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers: [{name: api, image: registry.example/api:1}]
+"#,
+    );
+    kubectl(
+        &c,
+        &["rollout", "status", "deployment/api", "--timeout=60s"],
+    )
+    .await;
+    kubectl(&c, &["uncordon", "cloud-b"]).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let api = ListParams::default().labels("app=api");
+    let first: Vec<String> = pods
+        .list(&api)
+        .await
+        .expect("pods")
+        .items
+        .iter()
+        .map(uid)
+        .collect();
+
+    fleet.disconnect("cloud-a").await.expect("disconnect");
+    // Two new pods, Running and Ready on cloud-b; the evicted ones wait,
+    // terminating, for their node to confirm.
+    let on_b = wait_for("replacements on cloud-b", T, || async {
+        let items = pods.list(&api).await.ok()?.items;
+        let fresh: Vec<&Pod> = items
+            .iter()
+            .filter(|p| !first.contains(&uid(p)) && p.metadata.deletion_timestamp.is_none())
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("cloud-b"))
+            .filter(|p| pod_ready(p).as_deref() == Some("True"))
+            .collect();
+        let evicted = items
+            .iter()
+            .filter(|p| first.contains(&uid(p)) && p.metadata.deletion_timestamp.is_some())
+            .count();
+        (fresh.len() == 2 && evicted == 2).then(|| fresh.iter().map(|p| uid(p)).collect::<Vec<_>>())
+    })
+    .await;
+    let metrics = kubectl(&c, &["get", "--raw", "/metrics"]).await;
+    assert!(
+        metrics.contains("verge_node_lifecycle_evictions_total{node_kind=\"cloud\"} 2"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("node_lifecycle"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // The lost node comes back and confirms the deletions: two pods remain.
+    fleet.reconnect("cloud-a").await.expect("reconnect");
+    wait_for("only the replacements left", T, || async {
+        let mut left: Vec<String> = pods.list(&api).await.ok()?.items.iter().map(uid).collect();
+        left.sort();
+        let mut want = on_b.clone();
+        want.sort();
+        (left == want).then_some(())
+    })
+    .await;
+    assert!(believed(&fleet, "cloud-a").is_empty());
+    fleet.stop().await;
+}
+
+/// The controller's decisions survive a restart of the server: a node that
+/// was Unknown stays Unknown and tainted, an eviction deadline counts from
+/// the taint, and edge pods are still spared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_survive_a_server_restart() {
+    let flags = [
+        "--controllers",
+        "nodelifecycle",
+        "--node-monitor-grace-period",
+        "3s",
+        "--node-eviction-rate",
+        "100",
+        "--default-unreachable-toleration-seconds",
+        "6",
+    ];
+    let mut c = Cluster::start_with(&flags);
+    let client = c.client().await;
+    let fleet = start_fleet(
+        &c,
+        fast_config([
+            NodeSpec::new("cloud-a"),
+            edge("edge-a"),
+            NodeSpec::new("cloud-b"),
+        ]),
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for (name, node) in [("on-cloud", "cloud-a"), ("on-edge", "edge-a")] {
+        pods.create(
+            &PostParams::default(),
+            &bound_pod(name, node, "Always", &[]),
+        )
+        .await
+        .expect("pod");
+        running(&pods, name).await;
+    }
+    fleet.disconnect("cloud-a").await.expect("disconnect");
+    fleet.disconnect("edge-a").await.expect("disconnect");
+    let tainted = node_where(&client, "cloud-a", "tainted NoExecute", |n| {
+        has_taint(n, UNREACHABLE, "NoExecute")
+    })
+    .await;
+    let tainted_at = taints(&tainted)
+        .into_iter()
+        .find(|t| t.effect == "NoExecute")
+        .and_then(|t| t.time_added)
+        .expect("timeAdded")
+        .0;
+    node_where(&client, "edge-a", "tainted NoExecute", |n| {
+        has_taint(n, UNREACHABLE, "NoExecute")
+    })
+    .await;
+
+    wait_for("3 s after the taint", T, || async {
+        (epoch_seconds() >= tainted_at.as_second() + 3).then_some(())
+    })
+    .await;
+    c.restart();
+    let up = epoch_seconds();
+    let client = c.client().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let evicted = pod_where(&pods, "on-cloud", "evicted after the restart", |p| {
+        p.metadata.deletion_timestamp.is_some()
+    })
+    .await;
+    let at = evicted_at(&evicted);
+    let tainted = tainted_at.as_second();
+    // Counted from the taint, not from the restart: not before 6 s, and as
+    // soon as the server is back if that is later — not a fresh 6 s after
+    // a restart made 3 s after the taint.
+    assert!(
+        at - tainted >= 6,
+        "evicted {}s after the taint",
+        at - tainted
+    );
+    assert!(
+        at <= (tainted + 7).max(up + 2),
+        "evicted {}s after the taint and {}s after the restart",
+        at - tainted,
+        at - up
+    );
+    let nodes: Api<Node> = Api::all(client.clone());
+    for n in ["cloud-a", "edge-a"] {
+        let node = nodes.get(n).await.expect("node");
+        assert_eq!(ready(&node).as_deref(), Some("Unknown"), "{n}");
+        assert!(has_taint(&node, UNREACHABLE, "NoExecute"), "{n}");
+    }
+    let edge_pod = pods.get("on-edge").await.expect("edge pod");
+    assert!(edge_pod.metadata.deletion_timestamp.is_none());
+    // The healthy node kept its status through the restart.
+    node_where(&client, "cloud-b", "Ready", |n| {
+        ready(n).as_deref() == Some("True")
+    })
+    .await;
     fleet.stop().await;
 }
