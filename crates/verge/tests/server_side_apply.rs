@@ -7,6 +7,13 @@ mod common;
 use common::Cluster;
 use serde_json::{Value, json};
 
+/// A server without controllers: these tests are about the managers of the
+/// writes they make themselves (the deployment controller would add its own
+/// entries for the status and revision it writes).
+fn cluster() -> Cluster {
+    Cluster::start_with(&["--controllers", "none"])
+}
+
 fn deployment(replicas: u32, team_label: bool) -> String {
     let team = if team_label { ", team: edge" } else { "" };
     format!(
@@ -97,7 +104,7 @@ fn ok(out: &std::process::Output) -> String {
 
 #[test]
 fn kubectl_server_side_apply_conflicts_and_force() {
-    let c = Cluster::start();
+    let c = cluster();
 
     // Create.
     let out = ok(&ssa(&c, &deployment(2, true), &[]));
@@ -174,9 +181,152 @@ fn kubectl_server_side_apply_conflicts_and_force() {
     );
 }
 
+/// `kubectl get <what> -o json --show-managed-fields`.
+fn get_with_managed_fields(c: &Cluster, what: &str) -> Value {
+    let out = c.kubectl(&["get", what, "-o", "json", "--show-managed-fields"]);
+    serde_json::from_str(&out).expect("object json")
+}
+
+/// The managers (name, operation) whose fieldsV1 has `field` under `parent`
+/// (`f:spec` / `f:replicas`).
+fn owners_of(obj: &Value, parent: &str, field: &str) -> Vec<(String, String)> {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["fieldsV1"][parent].get(field).is_some())
+        .map(|e| {
+            (
+                e["manager"].as_str().unwrap_or("").to_owned(),
+                e["operation"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn kubectl_create_owns_its_fields_and_server_side_apply_conflicts_with_it() {
+    let c = cluster();
+    let create_update = ("kubectl-create".to_owned(), "Update".to_owned());
+
+    // `kubectl create` records an Update entry for its manager.
+    c.kubectl(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.27",
+        "--replicas=2",
+    ]);
+    let yaml = c.kubectl(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "yaml",
+        "--show-managed-fields",
+    ]);
+    for expected in [
+        "manager: kubectl-create",
+        "operation: Update",
+        "apiVersion: apps/v1",
+        "fieldsType: FieldsV1",
+        "f:replicas: {}",
+        "k:{\"name\":\"nginx\"}:",
+        "f:image: {}",
+        "time: ",
+    ] {
+        assert!(yaml.contains(expected), "missing {expected:?} in:\n{yaml}");
+    }
+    let obj = get_with_managed_fields(&c, "deployment/web");
+    assert_eq!(managers(&obj), [create_update.clone()]);
+    let fields = &obj["metadata"]["managedFields"][0]["fieldsV1"];
+    assert_eq!(
+        fields["f:metadata"]["f:labels"],
+        json!({".": {}, "f:app": {}})
+    );
+    assert!(
+        fields["f:metadata"].get("f:name").is_none(),
+        "the name is nobody's: {fields}"
+    );
+    assert_eq!(
+        fields["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"]["f:image"],
+        json!({})
+    );
+
+    // Applying another replica count conflicts with kubectl-create.
+    let out = ssa(&c, &deployment(3, false), &[]);
+    assert!(!out.status.success(), "the apply should conflict");
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains(
+            "Apply failed with 1 conflict: conflict with \"kubectl-create\" using apps/v1: .spec.replicas"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(get(&c)["spec"]["replicas"], 2, "nothing changed");
+
+    // Forced, the applier takes .spec.replicas; kubectl-create keeps the rest.
+    let out = ok(&ssa(&c, &deployment(3, false), &["--force-conflicts"]));
+    assert!(out.contains("serverside-applied"), "{out}");
+    let obj = get(&c);
+    assert_eq!(obj["spec"]["replicas"], 3);
+    assert_eq!(
+        owners_of(&obj, "f:spec", "f:replicas"),
+        [("ops".to_owned(), "Apply".to_owned())]
+    );
+    assert_eq!(
+        owners_of(&obj, "f:spec", "f:strategy"),
+        [create_update.clone()]
+    );
+    let yaml = c.kubectl(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "yaml",
+        "--show-managed-fields",
+    ]);
+    assert!(yaml.contains("manager: ops"), "{yaml}");
+    assert!(yaml.contains("manager: kubectl-create"), "{yaml}");
+
+    // The same for a ConfigMap's data.
+    c.kubectl(&[
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=mode=edge",
+    ]);
+    let obj = get_with_managed_fields(&c, "configmap/settings");
+    assert_eq!(managers(&obj), [create_update.clone()]);
+    assert_eq!(
+        obj["metadata"]["managedFields"][0]["fieldsV1"],
+        json!({"f:data": {".": {}, "f:mode": {}}})
+    );
+    let config =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: cloud\n";
+    let out = ssa(&c, config, &[]);
+    assert!(!out.status.success(), "the apply should conflict");
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("conflict with \"kubectl-create\" using v1: .data.mode"),
+        "{stderr}"
+    );
+    ok(&ssa(&c, config, &["--force-conflicts"]));
+    let obj = get_with_managed_fields(&c, "configmap/settings");
+    assert_eq!(obj["data"]["mode"], "cloud");
+    assert_eq!(
+        owners_of(&obj, "f:data", "f:mode"),
+        [("ops".to_owned(), "Apply".to_owned())]
+    );
+}
+
 #[test]
 fn kubectl_moves_from_client_side_to_server_side_apply() {
-    let c = Cluster::start();
+    let c = cluster();
     // Client-side apply keeps the last-applied annotation.
     c.apply(&deployment(2, true));
     // Server-side apply with kubectl's own manager, changing replicas: the
@@ -211,7 +361,7 @@ async fn kube_rs_apply_conflicts_are_409_with_causes() {
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::{Api, Patch, PatchParams};
 
-    let c = Cluster::start();
+    let c = cluster();
     let cms: Api<ConfigMap> = Api::namespaced(c.client().await, "default");
     let config = |v: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"mode": v}});
     let created = cms
