@@ -64,7 +64,20 @@ pub async fn install_crds(resources: &Arc<Resources>) -> Result<(), Error> {
             .unwrap_or_default()
             .to_owned();
         let key = rt.storage_key(None, &name);
-        if client.cache().get_now(&key).is_none() {
+        let stored = client.cache().get_now(&key).map(|o| o.value());
+        if let Some(stored) = &stored {
+            let labelled = crd
+                .pointer("/metadata/labels")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .all(|(k, v)| stored.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v));
+            // Every write of a CRD restamps its conditions: write only changes.
+            if stored.get("spec") == crd.get("spec") && labelled {
+                continue;
+            }
+        }
+        if stored.is_none() {
             let opts = WriteOptions {
                 field_manager: Some(client.manager().to_owned()),
                 ..WriteOptions::default()

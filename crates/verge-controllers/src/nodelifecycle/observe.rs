@@ -66,6 +66,7 @@ impl Shared {
             let change = st
                 .zones
                 .update(prev.as_ref().and_then(Seen::zone_entry), seen.zone_entry());
+            let emptied = change.emptied.clone();
             wake_nodes.extend(self.zone_change(&mut st, change, now));
             if prev.as_ref() != Some(&seen) {
                 wake_nodes.push(name.clone());
@@ -89,7 +90,7 @@ impl Shared {
                 .collect();
             st.untimed
                 .retain(|(n, k), _| *n != name || untimed.contains(k));
-            self.update_zone_metrics(&st);
+            self.update_zone_metrics(&st, &emptied);
         }
         for n in wake_nodes {
             self.nodes_q.add(n);
@@ -105,8 +106,9 @@ impl Shared {
         st.untimed.retain(|(n, _), _| n != name);
         if let Some(prev) = st.nodes.remove(name) {
             let change = st.zones.update(prev.zone_entry(), None);
+            let emptied = change.emptied.clone();
             let wake = self.zone_change(&mut st, change, Instant::now());
-            self.update_zone_metrics(&st);
+            self.update_zone_metrics(&st, &emptied);
             drop(st);
             for n in wake {
                 self.nodes_q.add(n);
@@ -147,7 +149,12 @@ impl Shared {
             .collect()
     }
 
-    fn update_zone_metrics(&self, st: &State) {
+    fn update_zone_metrics(&self, st: &State, emptied: &[String]) {
+        for zone in emptied {
+            let labels = ZoneLabels { zone: zone.clone() };
+            self.metrics.zone_size.remove(&labels);
+            self.metrics.zone_unhealthy.remove(&labels);
+        }
         for (zone, c) in st.zones.counts() {
             let labels = ZoneLabels { zone: zone.clone() };
             self.metrics

@@ -77,6 +77,8 @@ pub struct Change {
     pub zones: Vec<String>,
     /// Whether "every zone fully disrupted" flipped.
     pub all_disrupted_flipped: bool,
+    /// Zones left without nodes (forgotten).
+    pub emptied: Vec<String>,
 }
 
 impl Zones {
@@ -121,6 +123,7 @@ impl Zones {
                 touched.push((zone.to_string(), self.state(zone)));
             }
         }
+        let mut emptied = Vec::new();
         if let Some((zone, unhealthy)) = old
             && let Some(c) = self.counts.get_mut(zone)
         {
@@ -131,6 +134,7 @@ impl Zones {
             if c.total == 0 {
                 self.counts.remove(zone);
                 self.buckets.remove(zone);
+                emptied.push(zone.to_owned());
             }
         }
         if let Some((zone, unhealthy)) = new {
@@ -147,6 +151,10 @@ impl Zones {
                 .map(|(z, _)| z)
                 .collect(),
             all_disrupted_flipped: all_before != self.all_disrupted(),
+            emptied: emptied
+                .into_iter()
+                .filter(|z| !self.counts.contains_key(z))
+                .collect(),
         }
     }
 
@@ -293,7 +301,8 @@ mod tests {
         assert_eq!(z.take("a", t0 + Duration::from_millis(1000)), Ok(()));
         // Removing the last node forgets the zone.
         z.update(Some(("a", true)), None);
-        z.update(Some(("a", false)), None);
+        let change = z.update(Some(("a", false)), None);
+        assert_eq!(change.emptied, vec!["a".to_owned()]);
         assert_eq!(z.counts().count(), 0);
     }
 }
