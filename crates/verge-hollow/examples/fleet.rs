@@ -55,7 +55,12 @@ fn usage() -> (f64, f64) {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 (1-based, counting pid and comm).
     let cpu = (ticks(11) + ticks(12)) / 100.0;
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -77,6 +82,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let a = args()?;
+    // kube's rustls comes without a crypto provider in this workspace.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let kc = kube::config::Kubeconfig::read_from(&a.kubeconfig)?;
     let config =
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
@@ -119,6 +126,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Vec<_>>()
             .await;
         let failed = creates.iter().filter(|r| r.is_err()).count();
+        if let Some(Err(e)) = creates.iter().find(|r| r.is_err()) {
+            eprintln!("first failed create: {e}");
+        }
         let created = started.elapsed();
         loop {
             let s = fleet.stats();
@@ -147,12 +157,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let secs = now.2.duration_since(last.2).as_secs_f64();
         let rate = |a: u64, b: u64| (a - b) as f64 / secs;
         println!(
-            "leases {:.0}/s, node status {:.1}/s, pod status {:.1}/s, errors {}, queued {}/{}; CPU {:.0}%, RSS {:.0} MiB",
+            "leases {:.0}/s, node status {:.1}/s, pod status {:.1}/s, errors {}, queued {}/{}/{}; CPU {:.0}%, RSS {:.0} MiB",
             rate(now.0.lease_renewals, last.0.lease_renewals),
             rate(now.0.node_status_writes, last.0.node_status_writes),
             rate(now.0.pod_status_writes, last.0.pod_status_writes),
             now.0.api_errors,
-            now.0.queued_heartbeats,
+            now.0.queued_leases,
+            now.0.queued_node_statuses,
             now.0.queued_pod_syncs,
             100.0 * (now.1.0 - last.1.0) / secs,
             now.1.1,

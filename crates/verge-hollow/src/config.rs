@@ -173,8 +173,11 @@ pub struct FleetConfig {
     pub pod_ip_base: Ipv4Addr,
     /// Prefix length of each node's pod block (24: 253 pod addresses).
     pub pod_cidr_prefix: u8,
-    /// Lease renewals and node status writes in flight at once, fleet-wide.
-    pub heartbeat_concurrency: usize,
+    /// Lease renewals in flight at once, fleet-wide. Leases have their own
+    /// queue and workers, so a backlog of other writes never delays them.
+    pub lease_concurrency: usize,
+    /// Node registrations and status writes in flight at once, fleet-wide.
+    pub node_status_concurrency: usize,
     /// Pod status writes and deletions in flight at once, fleet-wide.
     pub pod_concurrency: usize,
     /// First retry delay after an API error; doubles per failure.
@@ -195,7 +198,8 @@ impl Default for FleetConfig {
             node_ip_base: Ipv4Addr::new(10, 64, 0, 0),
             pod_ip_base: Ipv4Addr::new(10, 128, 0, 0),
             pod_cidr_prefix: 24,
-            heartbeat_concurrency: 32,
+            lease_concurrency: 16,
+            node_status_concurrency: 16,
             pod_concurrency: 32,
             retry_base: Duration::from_millis(200),
             retry_max: Duration::from_secs(30),
@@ -229,8 +233,11 @@ impl FleetConfig {
         if !(8..=30).contains(&self.pod_cidr_prefix) {
             return bad("pod_cidr_prefix must be between 8 and 30");
         }
-        if self.heartbeat_concurrency == 0 || self.pod_concurrency == 0 {
-            return bad("heartbeat_concurrency and pod_concurrency must be at least 1");
+        if self.lease_concurrency == 0
+            || self.node_status_concurrency == 0
+            || self.pod_concurrency == 0
+        {
+            return bad("lease, node status and pod concurrency must be at least 1");
         }
         if self.retry_base.is_zero() || self.retry_max < self.retry_base {
             return bad("retry_base must be positive and at most retry_max");

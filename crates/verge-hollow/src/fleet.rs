@@ -22,10 +22,10 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::{FleetConfig, NodeSpec};
-use crate::ipam::{PodBlock, offset_ip};
+use crate::ipam::{PodBlock, offset_ip, parse_cidr};
 use crate::node::{
-    LEASE_NAMESPACE, NodeAddressing, ObservedConditions, lease_object, lease_renewal, node_object,
-    node_status, node_takeover_patch,
+    LEASE_NAMESPACE, NodeAddressing, ObservedConditions, lease_object, lease_renewal,
+    needs_takeover_patch, node_object, node_status, node_takeover_patch,
 };
 use crate::pod::{PodKey, PodRun, PodView, desired_status, digest, hex_digest};
 use crate::queue::Queue;
@@ -74,9 +74,11 @@ pub struct FleetStats {
     pub pod_deletions: u64,
     /// API calls that failed (and were retried).
     pub api_errors: u64,
-    /// Heartbeat jobs queued now.
-    pub queued_heartbeats: usize,
-    /// Pod jobs queued now.
+    /// Lease renewals due and waiting for a worker.
+    pub queued_leases: usize,
+    /// Node registrations and status writes due and waiting for a worker.
+    pub queued_node_statuses: usize,
+    /// Pod syncs due and waiting for a worker.
     pub queued_pod_syncs: usize,
 }
 
@@ -86,12 +88,6 @@ pub struct FleetStats {
 pub struct Fleet {
     shared: Arc<Shared>,
     tasks: Vec<JoinHandle<()>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Heartbeat {
-    Lease(Arc<str>),
-    Status(Arc<str>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -118,7 +114,10 @@ struct Shared {
     client: Client,
     config: FleetConfig,
     state: Mutex<State>,
-    heartbeats: Queue<Heartbeat>,
+    /// Lease renewals, by node name.
+    leases: Queue<Arc<str>>,
+    /// Registrations and status reports, by node name.
+    statuses: Queue<Arc<str>>,
     pods: Queue<PodJob>,
     /// Time zero of every node's renewal and report phases.
     anchor: Instant,
@@ -132,6 +131,12 @@ struct Shared {
 struct State {
     nodes: HashMap<Arc<str>, NodeState>,
     next_index: u64,
+    next_block: u64,
+    next_ip: u64,
+    /// Network addresses of the nodes' pod blocks.
+    blocks: HashSet<Ipv4Addr>,
+    /// The nodes' InternalIPs.
+    node_ips: HashSet<Ipv4Addr>,
     next_incarnation: u64,
     /// Every bound pod as the API last showed it.
     pods: HashMap<PodKey, PodView>,
@@ -186,11 +191,18 @@ impl NodeState {
         for e in &view.script_errors {
             warn!(node = %self.name, pod = %key, "ignoring annotation: {e}");
         }
+        // A pod the API shows Running (the fleet restarted, or the node was
+        // removed and added back) keeps running since its startTime, as
+        // containers outlive a kubelet restart.
+        let started = match (view.phase.as_deref(), view.start_time) {
+            (Some("Running"), Some(t)) if t <= now => t,
+            _ => now,
+        };
         self.pods.insert(
             key.clone(),
             PodRun {
                 uid: view.uid.clone(),
-                started: now,
+                started,
                 pod_ip,
                 owns_ip,
                 script: view.script,
@@ -304,11 +316,16 @@ impl Fleet {
         let version = client.apiserver_version().await?;
         let mut config = config;
         let nodes = std::mem::take(&mut config.nodes);
-        let heartbeats = Queue::new(config.retry_base, config.retry_max);
-        let pods = Queue::new(config.retry_base, config.retry_max);
+        let (base, max) = (config.retry_base, config.retry_max);
+        let (leases, statuses, pods) = (
+            Queue::new(base, max),
+            Queue::new(base, max),
+            Queue::new(base, max),
+        );
         let shared = Arc::new(Shared {
             client,
-            heartbeats,
+            leases,
+            statuses,
             pods,
             anchor: Instant::now(),
             run_id: format!("{}", Timestamp::now().as_nanosecond()),
@@ -327,19 +344,25 @@ impl Fleet {
         );
         let mut tasks = Vec::new();
         let sh = &shared;
-        tasks.push(tokio::spawn({
-            let sh = sh.clone();
-            async move { sh.heartbeats.run_timer().await }
-        }));
-        tasks.push(tokio::spawn({
-            let sh = sh.clone();
-            async move { sh.pods.run_timer().await }
-        }));
-        for _ in 0..sh.config.heartbeat_concurrency {
-            tasks.push(tokio::spawn(heartbeat_worker(sh.clone())));
-        }
-        for _ in 0..sh.config.pod_concurrency {
-            tasks.push(tokio::spawn(pod_worker(sh.clone())));
+        for work in [Work::Leases, Work::Statuses, Work::Pods] {
+            tasks.push(tokio::spawn({
+                let sh = sh.clone();
+                async move {
+                    match work {
+                        Work::Leases => sh.leases.run_timer().await,
+                        Work::Statuses => sh.statuses.run_timer().await,
+                        Work::Pods => sh.pods.run_timer().await,
+                    }
+                }
+            }));
+            let workers = match work {
+                Work::Leases => sh.config.lease_concurrency,
+                Work::Statuses => sh.config.node_status_concurrency,
+                Work::Pods => sh.config.pod_concurrency,
+            };
+            for _ in 0..workers {
+                tasks.push(tokio::spawn(worker(sh.clone(), work)));
+            }
         }
         tasks.push(tokio::spawn(watch_pods(sh.clone())));
         tasks.push(tokio::spawn(watch_nodes(sh.clone())));
@@ -357,7 +380,13 @@ impl Fleet {
     pub async fn remove_node(&self, name: &str, delete_from_api: bool) -> Result<()> {
         let link = self.shared.link(name)?;
         *link.write().await = false;
-        self.shared.state.lock().nodes.remove(name);
+        {
+            let mut st = self.shared.state.lock();
+            if let Some(n) = st.nodes.remove(name) {
+                st.blocks.remove(&n.block.network());
+                st.node_ips.remove(&n.addressing.ip);
+            }
+        }
         self.shared.registered.notify_waiters();
         if delete_from_api {
             let nodes: Api<Node> = Api::all(self.shared.client.clone());
@@ -503,7 +532,8 @@ impl Fleet {
         s.pod_status_writes = get(&c.pod_status_writes);
         s.pod_deletions = get(&c.pod_deletions);
         s.api_errors = get(&c.api_errors);
-        s.queued_heartbeats = sh.heartbeats.len().0;
+        s.queued_leases = sh.leases.len().0;
+        s.queued_node_statuses = sh.statuses.len().0;
         s.queued_pod_syncs = sh.pods.len().0;
         s
     }
@@ -570,17 +600,42 @@ impl Shared {
         let prefix = self.config.pod_cidr_prefix;
         let ip = match spec.internal_ip {
             Some(ip) => ip,
-            None => offset_ip(self.config.node_ip_base, index + 1)
-                .ok_or_else(|| Error::Addresses(format!("no node address for {name}")))?,
+            None => loop {
+                let ip = offset_ip(self.config.node_ip_base, st.next_ip + 1)
+                    .ok_or_else(|| Error::Addresses(format!("no node address for {name}")))?;
+                st.next_ip += 1;
+                if !st.node_ips.contains(&ip) {
+                    break ip;
+                }
+            },
         };
-        let network = match spec.pod_cidr {
-            Some(n) => n,
-            None => offset_ip(self.config.pod_ip_base, index << (32 - u32::from(prefix)))
-                .ok_or_else(|| Error::Addresses(format!("no pod block for {name}")))?,
+        if st.node_ips.contains(&ip) {
+            return Err(Error::Addresses(format!(
+                "InternalIP {ip} of {name} is another node's"
+            )));
+        }
+        let block = match spec.pod_cidr {
+            Some(n) => PodBlock::new(n, prefix),
+            None => loop {
+                let n = st.next_block << (32 - u32::from(prefix));
+                let network = offset_ip(self.config.pod_ip_base, n)
+                    .ok_or_else(|| Error::Addresses(format!("no pod block for {name}")))?;
+                st.next_block += 1;
+                if !st.blocks.contains(&network) {
+                    break PodBlock::new(network, prefix);
+                }
+            },
         };
+        if st.blocks.contains(&block.network()) {
+            return Err(Error::Addresses(format!(
+                "pod block {} of {name} is another node's",
+                block.cidr()
+            )));
+        }
+        st.blocks.insert(block.network());
+        st.node_ips.insert(ip);
         st.next_index += 1;
         st.next_incarnation += 1;
-        let block = PodBlock::new(network, prefix);
         let mut machine_id = hex_digest(&[&name, "machine"]);
         machine_id.truncate(32);
         let mut boot_id = hex_digest(&[&name, &self.run_id]);
@@ -605,25 +660,25 @@ impl Shared {
             spec: Arc::new(spec),
         };
         st.nodes.insert(name.clone(), node);
-        let bound: Vec<PodKey> = st
-            .by_node
-            .get(&name)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
         drop(st);
-        self.heartbeats.add(Heartbeat::Status(name.clone()));
-        for key in bound {
-            self.pods.add(PodJob {
-                node: name.clone(),
-                key,
-            });
-        }
+        // Registers; its pods start once it has.
+        self.statuses.add(name);
         Ok(())
     }
 
     /// Queues everything a node does after its link comes back.
     fn resync(&self, name: &str) {
-        let (name, keys) = {
+        let Some(name) = self.state.lock().nodes.get(name).map(|n| n.name.clone()) else {
+            return;
+        };
+        self.leases.add(name.clone());
+        self.statuses.add(name.clone());
+        self.resync_pods(&name);
+    }
+
+    /// Queues a sync of every pod bound to the node or running on it.
+    fn resync_pods(&self, name: &Arc<str>) {
+        let keys = {
             let st = self.state.lock();
             let Some(n) = st.nodes.get(name) else {
                 return;
@@ -632,10 +687,12 @@ impl Shared {
             if let Some(bound) = st.by_node.get(name) {
                 keys.extend(bound.iter().cloned());
             }
-            (n.name.clone(), keys)
+            keys
         };
-        self.heartbeats.add(Heartbeat::Lease(name.clone()));
-        self.heartbeats.add(Heartbeat::Status(name.clone()));
+        self.queue_pods(name, keys);
+    }
+
+    fn queue_pods(&self, name: &Arc<str>, keys: HashSet<PodKey>) {
         for key in keys {
             self.pods.add(PodJob {
                 node: name.clone(),
@@ -682,8 +739,7 @@ impl Shared {
         drop(up);
         bump(&self.counters.lease_renewals);
         let next = self.slot(phase, self.config.lease_renew_interval);
-        self.heartbeats
-            .add_after(Heartbeat::Lease(name.clone()), next);
+        self.leases.add_after(name.clone(), next);
         Ok(())
     }
 
@@ -721,12 +777,18 @@ impl Shared {
                     Err(e) if is_status(&e, 409) => {
                         // Take over the Node of an earlier run.
                         let existing = api.get(name).await?;
-                        api.patch(
-                            name,
-                            &self.patch_params(),
-                            &Patch::Merge(&node_takeover_patch(&spec)),
-                        )
-                        .await?;
+                        let Some(addressing) = self.adopt_addresses(name, incarnation, &existing)
+                        else {
+                            return Ok(()); // removed meanwhile
+                        };
+                        if needs_takeover_patch(&existing, &spec) {
+                            api.patch(
+                                name,
+                                &self.patch_params(),
+                                &Patch::Merge(&node_takeover_patch(&spec)),
+                            )
+                            .await?;
+                        }
                         let observed = ObservedConditions::from_node(&existing);
                         let status = node_status(&spec, &addressing, &observed, now);
                         api.patch_status(
@@ -783,12 +845,62 @@ impl Shared {
         if first {
             debug!(node = %name, "registered");
             self.registered.notify_waiters();
-            self.heartbeats.add(Heartbeat::Lease(name.clone()));
+            self.leases.add(name.clone());
+            // Pods wait for their node to register.
+            self.resync_pods(name);
         }
         let next = self.slot(phase, self.config.status_report_interval);
-        self.heartbeats
-            .add_after(Heartbeat::Status(name.clone()), next);
+        self.statuses.add_after(name.clone(), next);
         Ok(())
+    }
+
+    /// On taking over an existing Node: its pod block (`spec.podCIDR` is
+    /// immutable) and InternalIP become the node's, when no other node of the
+    /// fleet has them, so that the pods it ran keep their addresses. Returns
+    /// the node's addressing (`None` if the node was removed meanwhile).
+    fn adopt_addresses(
+        &self,
+        name: &str,
+        incarnation: u64,
+        existing: &Node,
+    ) -> Option<NodeAddressing> {
+        let cidr = existing
+            .spec
+            .as_ref()
+            .and_then(|s| s.pod_cidr.as_deref())
+            .and_then(parse_cidr);
+        let ip = existing
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
+            .and_then(|a| a.address.parse::<Ipv4Addr>().ok());
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let n = st
+            .nodes
+            .get_mut(name)
+            .filter(|n| n.incarnation == incarnation)?;
+        if n.pods.is_empty() {
+            if let Some((network, prefix)) = cidr
+                && prefix == self.config.pod_cidr_prefix
+                && !st.blocks.contains(&network)
+            {
+                let block = PodBlock::new(network, prefix);
+                st.blocks.remove(&n.block.network());
+                st.blocks.insert(network);
+                n.addressing.pod_cidr = block.cidr();
+                n.block = block;
+            }
+            if let Some(ip) = ip
+                && !st.node_ips.contains(&ip)
+            {
+                st.node_ips.remove(&n.addressing.ip);
+                st.node_ips.insert(ip);
+                n.addressing.ip = ip;
+            }
+        }
+        Some(n.addressing.clone())
     }
 
     fn on_node_event(&self, event: watcher::Event<Node>) {
@@ -819,7 +931,7 @@ impl Shared {
             let name = n.name.clone();
             drop(st);
             debug!(node = %name, "Ready is not True: reporting status now");
-            self.heartbeats.add(Heartbeat::Status(name));
+            self.statuses.add(name);
         }
     }
 
@@ -869,6 +981,10 @@ impl Shared {
         let Some(node) = nodes.get_mut(&job.node) else {
             return Plan::NOTHING;
         };
+        if node.registration == Registration::Pending {
+            // Synced again once registered (its pod block may change).
+            return Plan::NOTHING;
+        }
         let view = pods.get(&job.key).filter(|v| v.node == job.node);
         if let Some(run) = node.pods.get(&job.key)
             && view.is_none_or(|v| v.uid != run.uid)
@@ -985,6 +1101,25 @@ impl Shared {
         Ok(())
     }
 
+    /// Ends a job: forgets its failures, or queues it again with backoff.
+    fn finish<K: Clone + Eq + std::hash::Hash>(
+        &self,
+        queue: &Queue<K>,
+        key: K,
+        result: Result<()>,
+        what: impl FnOnce(&K) -> String,
+    ) {
+        match result {
+            Ok(()) => queue.forget(&key),
+            Err(e) => {
+                bump(&self.counters.api_errors);
+                let failures = queue.retry(key.clone());
+                log_failure(&what(&key), failures, &e);
+            }
+        }
+        queue.done(&key);
+    }
+
     fn after_status_write(&self, job: &PodJob, uid: &str, want: u64, pod: &Pod) {
         let Some((key, view)) = PodView::from_pod(pod) else {
             return;
@@ -1090,45 +1225,39 @@ impl State {
     }
 }
 
-async fn heartbeat_worker(sh: Arc<Shared>) {
-    loop {
-        let job = sh.heartbeats.get().await;
-        let result = match &job {
-            Heartbeat::Lease(n) => sh.renew_lease(n).await,
-            Heartbeat::Status(n) => sh.report_status(n).await,
-        };
-        match result {
-            Ok(()) => sh.heartbeats.forget(&job),
-            Err(e) => {
-                bump(&sh.counters.api_errors);
-                let failures = sh.heartbeats.retry(job.clone());
-                let what = match &job {
-                    Heartbeat::Lease(n) => format!("renewing the Lease of {n}"),
-                    Heartbeat::Status(n) => format!("writing the status of Node {n}"),
-                };
-                log_failure(&what, failures, &e);
-            }
-        }
-        sh.heartbeats.done(&job);
-    }
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    Leases,
+    Statuses,
+    Pods,
 }
 
-async fn pod_worker(sh: Arc<Shared>) {
+/// Serves one queue for ever.
+async fn worker(sh: Arc<Shared>, work: Work) {
     loop {
-        let job = sh.pods.get().await;
-        match sh.sync_pod(&job).await {
-            Ok(()) => sh.pods.forget(&job),
-            Err(e) => {
-                bump(&sh.counters.api_errors);
-                let failures = sh.pods.retry(job.clone());
-                log_failure(
-                    &format!("syncing pod {} on {}", job.key, job.node),
-                    failures,
-                    &e,
-                );
+        match work {
+            Work::Leases => {
+                let node = sh.leases.get().await;
+                let result = sh.renew_lease(&node).await;
+                sh.finish(&sh.leases, node, result, |n| {
+                    format!("renewing the Lease of {n}")
+                });
+            }
+            Work::Statuses => {
+                let node = sh.statuses.get().await;
+                let result = sh.report_status(&node).await;
+                sh.finish(&sh.statuses, node, result, |n| {
+                    format!("writing the status of Node {n}")
+                });
+            }
+            Work::Pods => {
+                let job = sh.pods.get().await;
+                let result = sh.sync_pod(&job).await;
+                sh.finish(&sh.pods, job, result, |j| {
+                    format!("syncing pod {} on {}", j.key, j.node)
+                });
             }
         }
-        sh.pods.done(&job);
     }
 }
 

@@ -31,6 +31,11 @@ impl PodBlock {
         1u32 << (32 - u32::from(self.prefix))
     }
 
+    /// The network address.
+    pub(crate) fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.network)
+    }
+
     /// `a.b.c.d/p`, for `spec.podCIDR`.
     pub(crate) fn cidr(&self) -> String {
         format!("{}/{}", Ipv4Addr::from(self.network), self.prefix)
@@ -93,6 +98,15 @@ impl PodBlock {
     }
 }
 
+/// Parses `a.b.c.d/p` into the network address and prefix length.
+pub(crate) fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (ip, prefix) = s.split_once('/')?;
+    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    Some((Ipv4Addr::from(u32::from(ip) & mask), prefix))
+}
+
 /// `base + n`, or `None` past 255.255.255.255.
 pub(crate) fn offset_ip(base: Ipv4Addr, n: u64) -> Option<Ipv4Addr> {
     let v = u64::from(u32::from(base)).checked_add(n)?;
@@ -133,6 +147,22 @@ mod tests {
         assert!(!b.claim(Ipv4Addr::new(10, 128, 0, 1)));
         b.release(Ipv4Addr::new(10, 128, 0, 9));
         assert!(b.claim(Ipv4Addr::new(10, 128, 0, 9)));
+    }
+
+    #[test]
+    fn cidrs() {
+        assert_eq!(
+            parse_cidr("10.128.7.0/24"),
+            Some((Ipv4Addr::new(10, 128, 7, 0), 24))
+        );
+        assert_eq!(
+            parse_cidr("10.128.7.9/24"),
+            Some((Ipv4Addr::new(10, 128, 7, 0), 24))
+        );
+        assert_eq!(parse_cidr("0.0.0.0/0"), Some((Ipv4Addr::UNSPECIFIED, 0)));
+        for bad in ["10.0.0.0", "10.0.0.0/33", "fd00::/64", "x/24"] {
+            assert_eq!(parse_cidr(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -5,10 +5,13 @@
 //! A [`Fleet`] is any number of hollow nodes (10,000 run in one process)
 //! sharing one [`kube::Client`]. Each node, as kubelet would:
 //!
-//! - registers its Node (or takes over an existing one) with capacity,
-//!   allocatable, conditions (Ready=True, no pressure), addresses (InternalIP,
-//!   Hostname), `nodeInfo` (kubelet [`KUBELET_VERSION`], runtime
-//!   [`RUNTIME_VERSION`]), daemon endpoints and a `podCIDR`;
+//! - registers its Node with capacity, allocatable, conditions (Ready=True,
+//!   no pressure), addresses (InternalIP, Hostname), `nodeInfo` (kubelet
+//!   [`KUBELET_VERSION`], runtime [`RUNTIME_VERSION`]), daemon endpoints and a
+//!   `podCIDR` — or takes over an existing Node (from an earlier run), keeping
+//!   its `podCIDR` and InternalIP, and the pods the API shows Running on it
+//!   keep running since their `startTime` (as containers outlive a kubelet
+//!   restart: nothing restarts, nothing is rewritten);
 //! - keeps a `coordination.k8s.io/v1` Lease named after it in
 //!   `kube-node-lease` (holder = the node, owned by the Node) renewed every
 //!   [`FleetConfig::lease_renew_interval`];
@@ -19,7 +22,7 @@
 //!   Running with a pod IP from its own block, conditions and container
 //!   statuses as kubelet does; follows the scripted behaviour of the
 //!   [`script`] annotations (exits, exit codes, restarts per `restartPolicy`,
-//!   delayed readiness);
+//!   delayed readiness); pods start once their node has registered;
 //! - stops pods that get a `deletionTimestamp` and deletes them with
 //!   `gracePeriodSeconds=0` and a uid precondition, as kubelet confirms a
 //!   deletion; pods deleted from the API stop existing on the node.
@@ -35,15 +38,31 @@
 //!
 //! No task per node and no connection per node: one pods watch for the whole
 //! fleet (`fieldSelector=spec.nodeName!=`, filtered locally by node), one
-//! nodes watch, and two work queues (heartbeats: leases and node status;
-//! pods: status writes and deletions) served by a bounded number of workers
-//! ([`FleetConfig::heartbeat_concurrency`], [`FleetConfig::pod_concurrency`]).
+//! nodes watch, and three work queues (lease renewals; node registrations
+//! and status; pod status writes and deletions), each served by a bounded
+//! number of workers ([`FleetConfig::lease_concurrency`],
+//! [`FleetConfig::node_status_concurrency`], [`FleetConfig::pod_concurrency`]).
 //! Timers live in the queues; each node's renewals and reports sit at a fixed
 //! phase of their interval (a low-discrepancy sequence over the join order),
 //! so N nodes spread evenly over the interval. A pod's status is written only
 //! when what the node would report differs from what the API shows, in one
 //! strategic merge patch of `pods/status`. Watches that expire (410) relist;
 //! API errors are retried with exponential backoff and logged with `tracing`.
+//!
+//! # Addresses
+//!
+//! Node `i` (in the order nodes join) gets InternalIP
+//! [`FleetConfig::node_ip_base`]` + i + 1` and the `i`-th pod block of
+//! [`FleetConfig::pod_ip_base`] (a /24 by default); a node's spec can name
+//! both. Fleets in different processes against one cluster should use
+//! different bases.
+//!
+//! # TLS
+//!
+//! The workspace's kube client uses rustls without choosing a crypto
+//! provider. A binary whose other dependencies do not choose one either
+//! installs one before building its client:
+//! `rustls::crypto::ring::default_provider().install_default()`.
 //!
 //! # Differences from kubelet
 //!

@@ -212,6 +212,17 @@ pub(crate) fn node_object(spec: &NodeSpec, addr: &NodeAddressing, status: NodeSt
     }
 }
 
+/// Does an existing Node lack some of this node's labels or annotations?
+pub(crate) fn needs_takeover_patch(existing: &Node, spec: &NodeSpec) -> bool {
+    let has = |have: Option<&std::collections::BTreeMap<String, String>>,
+               want: &std::collections::BTreeMap<String, String>| {
+        want.iter()
+            .all(|(k, v)| have.and_then(|h| h.get(k)) == Some(v))
+    };
+    !has(existing.metadata.labels.as_ref(), &spec.labels)
+        || !has(existing.metadata.annotations.as_ref(), &spec.annotations)
+}
+
 /// A merge patch that gives an existing Node (taken over from an earlier
 /// run) this node's labels and annotations. Spec fields stay as they are:
 /// someone may have cordoned or tainted the node.
@@ -356,6 +367,25 @@ mod tests {
                 .and_then(|l| l.get("kubernetes.io/hostname").cloned()),
             Some("n1".to_owned())
         );
+    }
+
+    #[test]
+    fn takeover_patches_only_missing_metadata() {
+        let spec = NodeSpec::new("n1");
+        let mut existing = node_object(&spec, &addressing(), NodeStatus::default());
+        assert!(!needs_takeover_patch(&existing, &spec));
+        existing
+            .metadata
+            .labels
+            .get_or_insert_default()
+            .insert("extra".into(), "kept".into());
+        assert!(!needs_takeover_patch(&existing, &spec));
+        assert!(needs_takeover_patch(
+            &existing,
+            &spec.clone().label("zone", "a")
+        ));
+        let p = node_takeover_patch(&spec.label("zone", "a"));
+        assert_eq!(p["metadata"]["labels"]["zone"], "a");
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub(crate) struct PodView {
     /// The written conditions as observed.
     pub conditions: ObservedConditions,
     pub pod_ip: Option<Ipv4Addr>,
+    /// `status.startTime`.
+    pub start_time: Option<Millis>,
     /// Digest of the part of the status the node writes.
     pub status_digest: u64,
 }
@@ -127,6 +129,7 @@ impl PodView {
             gates_ready,
             conditions,
             pod_ip: status.pod_ip.as_deref().and_then(|ip| ip.parse().ok()),
+            start_time: status.start_time.as_ref().map(|t| t.0.as_millisecond()),
             status_digest: digest(&status),
         };
         Some((key, view))

@@ -720,7 +720,16 @@ async fn nodes_can_be_removed_added_back_and_taken_over() {
         Some("True")
     );
 
-    // A new fleet takes over the Nodes of a stopped one.
+    // A new fleet takes over the Nodes of a stopped one, and the pods they
+    // ran keep running as they were (as containers outlive a kubelet).
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(
+        &PostParams::default(),
+        &bound_pod("survivor", "kept-0", "Always", &[]),
+    )
+    .await
+    .expect("create pod");
+    let survivor = running_and_ready(&pods, "survivor").await;
     let uid = nodes.get("kept-0").await.expect("node").metadata.uid;
     fleet.stop().await;
     let before = lease_renew_time(&client, "kept-0").await.expect("lease");
@@ -740,5 +749,33 @@ async fn nodes_can_be_removed_added_back_and_taken_over() {
             .map(String::as_str),
         Some("2")
     );
+    let adopted = wait_for("the new fleet to run the survivor", T, || async {
+        fleet
+            .running_pods("kept-0")
+            .expect("node")
+            .into_iter()
+            .find(|p| p.name == "survivor")
+    })
+    .await;
+    let status = survivor.status.expect("status");
+    let start = status.start_time.clone().expect("startTime");
+    assert_eq!(adopted.started_at.as_second(), start.0.as_second());
+    assert_eq!(
+        adopted.pod_ip.to_string(),
+        status.pod_ip.clone().expect("podIP")
+    );
+    assert_eq!(
+        fleet.stats().pod_status_writes,
+        0,
+        "nothing to write for a pod that runs as the API shows"
+    );
+    let now = pods
+        .get("survivor")
+        .await
+        .expect("pod")
+        .status
+        .expect("status");
+    assert_eq!(now.start_time, status.start_time);
+    assert_eq!(now.container_statuses, status.container_statuses);
     fleet.stop().await;
 }
