@@ -110,15 +110,41 @@ struct NodeLifecycleArgs {
 }
 
 impl NodeLifecycleArgs {
-    fn settings(&self) -> verge_controllers::nodelifecycle::Settings {
-        verge_controllers::nodelifecycle::Settings {
+    fn settings(&self) -> anyhow::Result<verge_controllers::nodelifecycle::Settings> {
+        for (flag, rate) in [
+            ("--node-eviction-rate", self.node_eviction_rate),
+            (
+                "--secondary-node-eviction-rate",
+                self.secondary_node_eviction_rate,
+            ),
+        ] {
+            anyhow::ensure!(
+                rate.is_finite() && rate >= 0.0,
+                "{flag} must be a number of nodes per second, 0 or more (got {rate})"
+            );
+        }
+        anyhow::ensure!(
+            !self.node_monitor_grace_period.is_zero() && !self.node_startup_grace_period.is_zero(),
+            "--node-monitor-grace-period and --node-startup-grace-period must be longer than 0s"
+        );
+        anyhow::ensure!(
+            self.unhealthy_zone_threshold > 0.0 && self.unhealthy_zone_threshold <= 1.0,
+            "--unhealthy-zone-threshold must be a share of a zone's nodes, above 0 and at most 1 (got {})",
+            self.unhealthy_zone_threshold
+        );
+        anyhow::ensure!(
+            self.default_not_ready_toleration_seconds >= 0
+                && self.default_unreachable_toleration_seconds >= 0,
+            "--default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds must be 0 or more"
+        );
+        Ok(verge_controllers::nodelifecycle::Settings {
             node_monitor_grace_period: self.node_monitor_grace_period,
             node_startup_grace_period: self.node_startup_grace_period,
             node_eviction_rate: self.node_eviction_rate,
             secondary_node_eviction_rate: self.secondary_node_eviction_rate,
             large_cluster_size_threshold: self.large_cluster_size_threshold,
             unhealthy_zone_threshold: self.unhealthy_zone_threshold,
-        }
+        })
     }
 }
 
@@ -152,7 +178,7 @@ fn init_logging(format: LogFormat) {
 async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let args_controllers = args.controllers.clone();
     let mut settings = verge_controllers::Settings {
-        node_lifecycle: args.node_lifecycle.settings(),
+        node_lifecycle: args.node_lifecycle.settings()?,
         ..verge_controllers::Settings::default()
     };
     verge_apiserver::defaults::tolerations::set_default_toleration_seconds(
