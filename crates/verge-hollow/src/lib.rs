@@ -49,6 +49,15 @@
 //! strategic merge patch of `pods/status`. Watches that expire (410) relist;
 //! API errors are retried with exponential backoff and logged with `tracing`.
 //!
+//! Measured with `examples/fleet.rs` against a release `verge server` on the
+//! same 2-core machine: 10,000 nodes registered in 7.4 s; 10,000 pods bound
+//! to them were all Running 16 s after their creation began (creation itself
+//! took 10 s); then 1,000 Lease renewals and 167 node status writes per
+//! second, no pod writes, for 10–18 % of one core and 90 MiB resident
+//! (5–7 KiB per node, about 1 KiB per pod). The fleet is rarely the
+//! bottleneck: on a loaded machine the server falls behind first, and the
+//! queues then hold the backlog (see [`FleetStats`]).
+//!
 //! # Addresses
 //!
 //! Node `i` (in the order nodes join) gets InternalIP
