@@ -375,3 +375,75 @@ async fn rolling_updates_roll_back_and_on_delete_waits() {
     );
     fleet.stop().await;
 }
+
+/// Scale figures for docs/benchmarks.md (not part of the suite):
+/// `cargo test --release -p verge --test daemonsets -- --ignored --nocapture`,
+/// `VERGE_DS_NODES` hollow edge nodes (default 1,000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run by hand with --release"]
+async fn scale_a_daemonset_over_many_edge_nodes() {
+    let n: usize = std::env::var("VERGE_DS_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let cluster = Cluster::start();
+    let nodes = (0..n).map(|i| edge(&format!("edge-{i:05}")));
+    let config = verge_hollow::FleetConfig {
+        retry_base: Duration::from_millis(50),
+        retry_max: Duration::from_secs(1),
+        ..verge_hollow::FleetConfig::with_nodes(nodes)
+    };
+    let fleet = start_fleet(&cluster, config).await;
+    let client = cluster.client().await;
+    let sets: Api<DaemonSet> = Api::namespaced(client.clone(), "default");
+    let long = Duration::from_secs(600);
+    let want = n as i32;
+    let rolled_out = |want_image: &'static str| {
+        let sets = sets.clone();
+        let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+        async move {
+            wait_for(
+                &format!("{want} ready pods at {want_image}"),
+                long,
+                || async {
+                    let ds = sets.get("agent").await.ok()?;
+                    let s = ds.status?;
+                    let done = s.observed_generation == ds.metadata.generation
+                        && s.desired_number_scheduled == want
+                        && s.updated_number_scheduled == Some(want)
+                        && s.number_available == Some(want);
+                    done.then_some(())
+                },
+            )
+            .await;
+            let live = daemon_pods(&pods).await;
+            assert_eq!(live.len(), n, "one node each");
+            assert!(
+                live.values()
+                    .all(|ps| ps.len() == 1 && image(&ps[0]) == want_image)
+            );
+        }
+    };
+
+    let start = std::time::Instant::now();
+    cluster.apply(&manifest(
+        "{type: RollingUpdate, rollingUpdate: {maxUnavailable: 10%}}",
+    ));
+    rolled_out("registry.example/agent:1").await;
+    let created = start.elapsed();
+
+    let start = std::time::Instant::now();
+    kubectl(
+        &cluster,
+        &["set", "image", "ds/agent", "agent=registry.example/agent:2"],
+    )
+    .await;
+    rolled_out("registry.example/agent:2").await;
+    let rolled = start.elapsed();
+    println!(
+        "daemonset over {n} hollow edge nodes: all pods Ready in {:.1} s; rolling update (maxUnavailable 10%) in {:.1} s",
+        created.as_secs_f64(),
+        rolled.as_secs_f64()
+    );
+    fleet.stop().await;
+}

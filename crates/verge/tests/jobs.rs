@@ -773,3 +773,49 @@ spec:
     );
     fleet.stop().await;
 }
+
+/// Scale figures for docs/benchmarks.md (not part of the suite):
+/// `cargo test --release -p verge --test jobs -- --ignored --nocapture`.
+/// A Job of 1,000 one-second pods, 100 at a time, on 100 hollow nodes:
+/// the ideal is 10 s of running plus the controller's own overhead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run by hand with --release"]
+async fn scale_a_job_of_a_thousand_pods() {
+    let cluster = Cluster::start();
+    let nodes = (0..100).map(|i| NodeSpec::new(format!("node-{i:03}")));
+    let fleet = start_fleet(&cluster, fast_config(nodes)).await;
+    let client = cluster.client().await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let start = std::time::Instant::now();
+    cluster.apply(&job(
+        "batch",
+        "  completions: 1000\n  parallelism: 100",
+        "1s",
+        0,
+    ));
+    kubectl(
+        &cluster,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/batch",
+            "--timeout=600s",
+        ],
+    )
+    .await;
+    let took = start.elapsed();
+    let status = jobs
+        .get("batch")
+        .await
+        .expect("job")
+        .status
+        .expect("status");
+    assert_eq!(status.succeeded, Some(1000));
+    assert_eq!(job_pods(&pods, "batch").await.len(), 1000, "no pod twice");
+    println!(
+        "job of 1000 one-second pods, parallelism 100, on 100 hollow nodes: complete in {:.1} s",
+        took.as_secs_f64()
+    );
+    fleet.stop().await;
+}
