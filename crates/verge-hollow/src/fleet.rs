@@ -1021,9 +1021,19 @@ impl Shared {
             }
             bump(&self.counters.pods_started);
         }
-        let Some(run) = node.pods.get(&job.key) else {
+        let Some(run) = node.pods.get_mut(&job.key) else {
             return Plan::NOTHING;
         };
+        if run.owns_ip
+            && timeline(&run.script, run.restart_policy, run.started, now)
+                .finished
+                .is_some()
+        {
+            // A finished pod's sandbox is gone: its address can be reused
+            // (its status keeps showing it, as kubelet's does).
+            node.block.release(run.pod_ip);
+            run.owns_ip = false;
+        }
         let (status, wake) = desired_status(view, run, node.addressing.ip, now);
         let want = digest(&status);
         if want == view.status_digest || run.last_written == Some((want, view.status_digest)) {
