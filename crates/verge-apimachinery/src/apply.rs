@@ -322,15 +322,19 @@ impl Write<'_> {
             managed::write_json(new, entries);
             return;
         }
-        let old_entries = old.map(managed_fields).unwrap_or_default();
+        let old_entries = || old.map(managed_fields).unwrap_or_default();
         let mut entries = if self.subresource.is_some() {
-            old_entries
+            old_entries()
         } else if managed::is_reset(new) {
             Vec::new()
+        } else if managed::raw(new) == old.and_then(managed::raw) {
+            // The usual update: the new object carries the old entries
+            // (a patch, a read-modify-write). Read them once.
+            old_entries()
         } else {
             let provided = managed_fields(new);
             if provided.is_empty() {
-                old_entries
+                old_entries()
             } else {
                 provided
             }

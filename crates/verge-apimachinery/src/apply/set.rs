@@ -6,7 +6,6 @@
 //! key whose value has children is a step towards deeper fields, and is in
 //! the set itself only when its children include `".": {}`.
 
-use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
@@ -113,24 +112,24 @@ impl FieldSet {
 
     /// Reads a FieldsV1 tree.
     pub fn from_fields_v1(v: &Value) -> Result<FieldSet, FieldsV1Error> {
-        let mut set = FieldSet::new();
+        let mut paths = Vec::new();
         let mut path = Path::default();
-        read_node(v, &mut path, &mut set)?;
-        Ok(set)
+        read_node(v, &mut path, &mut paths)?;
+        // Trees written in order give sorted paths: the set is then built
+        // in one pass instead of one search per path.
+        Ok(FieldSet {
+            paths: paths.into_iter().collect(),
+        })
     }
 
     /// The FieldsV1 tree of this set, keys in the order kube-apiserver
     /// writes them (`.` first, then fields, keys, values, indexes).
     pub fn to_fields_v1(&self) -> Value {
-        let mut root = Node::default();
-        for p in &self.paths {
-            let mut node = &mut root;
-            for e in p.elements() {
-                node = node.children.entry(e.clone()).or_default();
-            }
-            node.member = true;
-        }
-        Value::Object(write_children(&root))
+        // Sorted paths list each subtree contiguously, its own path first.
+        let paths: Vec<&Path> = self.paths.iter().filter(|p| !p.is_empty()).collect();
+        let mut out = Map::new();
+        write_level(&paths, 0, &mut out);
+        Value::Object(out)
     }
 }
 
@@ -151,26 +150,31 @@ impl<'a> IntoIterator for &'a FieldSet {
     }
 }
 
-#[derive(Default)]
-struct Node {
-    member: bool,
-    children: BTreeMap<PathElement, Node>,
-}
-
-fn write_children(node: &Node) -> Map<String, Value> {
-    let mut out = Map::new();
-    for (e, child) in &node.children {
+/// Writes into `out` the FieldsV1 object of `paths` below their common
+/// first `depth` elements: `paths` are sorted, longer than `depth`, and
+/// share those.
+fn write_level(paths: &[&Path], depth: usize, out: &mut Map<String, Value>) {
+    let mut i = 0;
+    while let Some(first) = paths.get(i) {
+        let e = &first.0[depth];
+        let end = paths[i..]
+            .iter()
+            .position(|p| p.0[depth] != *e)
+            .map_or(paths.len(), |n| i + n);
+        // The group's own path sorts before its descendants.
+        let member = first.len() == depth + 1;
+        let below = &paths[if member { i + 1 } else { i }..end];
         let mut inner = Map::new();
-        if child.member && !child.children.is_empty() {
+        if member && !below.is_empty() {
             inner.insert(".".into(), Value::Object(Map::new()));
         }
-        inner.extend(write_children(child));
+        write_level(below, depth + 1, &mut inner);
         out.insert(e.to_fields_v1_key(), Value::Object(inner));
+        i = end;
     }
-    out
 }
 
-fn read_node(v: &Value, path: &mut Path, set: &mut FieldSet) -> Result<(), FieldsV1Error> {
+fn read_node(v: &Value, path: &mut Path, set: &mut Vec<Path>) -> Result<(), FieldsV1Error> {
     let err = |path: &Path, message: String| FieldsV1Error {
         at: path.to_string(),
         message,
@@ -181,7 +185,7 @@ fn read_node(v: &Value, path: &mut Path, set: &mut FieldSet) -> Result<(), Field
     for (k, child) in m {
         if k == "." {
             if !path.is_empty() {
-                set.insert(path.clone());
+                set.push(path.clone());
             }
             continue;
         }
@@ -189,7 +193,7 @@ fn read_node(v: &Value, path: &mut Path, set: &mut FieldSet) -> Result<(), Field
         path.0.push(e);
         match child {
             Value::Object(c) if c.is_empty() => {
-                set.insert(path.clone());
+                set.push(path.clone());
             }
             Value::Object(_) => read_node(child, path, set)?,
             _ => return Err(err(path, "expected a JSON object".into())),
@@ -202,7 +206,68 @@ fn read_node(v: &Value, path: &mut Path, set: &mut FieldSet) -> Result<(), Field
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+    use std::collections::BTreeMap;
+
+    /// The FieldsV1 writer before `write_level`: a tree of nodes first.
+    fn reference_fields_v1(set: &FieldSet) -> Value {
+        #[derive(Default)]
+        struct Node {
+            member: bool,
+            children: BTreeMap<PathElement, Node>,
+        }
+        fn write(node: &Node) -> Map<String, Value> {
+            let mut out = Map::new();
+            for (e, child) in &node.children {
+                let mut inner = Map::new();
+                if child.member && !child.children.is_empty() {
+                    inner.insert(".".into(), Value::Object(Map::new()));
+                }
+                inner.extend(write(child));
+                out.insert(e.to_fields_v1_key(), Value::Object(inner));
+            }
+            out
+        }
+        let mut root = Node::default();
+        for p in set.iter() {
+            let mut node = &mut root;
+            for e in p.elements() {
+                node = node.children.entry(e.clone()).or_default();
+            }
+            node.member = true;
+        }
+        Value::Object(write(&root))
+    }
+
+    fn element() -> impl Strategy<Value = PathElement> {
+        prop_oneof![
+            prop::sample::select(vec!["a", "b", "spec", "x.y"]).prop_map(PathElement::field),
+            prop::sample::select(vec!["c1", "c2"])
+                .prop_map(|n| PathElement::key([("name", &json!(n))])),
+            (0i64..3, prop::sample::select(vec!["TCP", "UDP"])).prop_map(|(p, t)| {
+                PathElement::key([("containerPort", &json!(p)), ("protocol", &json!(t))])
+            }),
+            prop::sample::select(vec!["v", "w"]).prop_map(|v| PathElement::value(&json!(v))),
+            (0usize..3).prop_map(PathElement::Index),
+        ]
+    }
+
+    fn field_set() -> impl Strategy<Value = FieldSet> {
+        prop::collection::vec(prop::collection::vec(element(), 0..5).prop_map(Path), 0..24)
+            .prop_map(|paths| paths.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn fields_v1_is_written_as_before_and_reads_back(set in field_set()) {
+            let v = set.to_fields_v1();
+            prop_assert_eq!(v.to_string(), reference_fields_v1(&set).to_string());
+            let mut without_root = set.clone();
+            without_root.remove(&Path::default());
+            prop_assert_eq!(FieldSet::from_fields_v1(&v).ok(), Some(without_root));
+        }
+    }
 
     #[test]
     fn members_with_children_get_a_dot() {
