@@ -127,7 +127,7 @@ pub fn filter_node(
     };
     node_unschedulable::filter(pod, spec)
         .or_else(|| taints::filter(pod, spec))
-        .or_else(|| node_affinity::filter(pod, &node.name, &spec.labels))
+        .or_else(|| node_affinity::filter_on(pod, &node.name, spec))
         .or_else(|| ports::filter(pod, node))
         .or_else(|| {
             fit::filter(
@@ -322,13 +322,12 @@ pub fn score_nodes(st: &State, pod: &PodInfo, feasible: &[&NodeInfo]) -> Vec<i64
             *t += s * weight;
         }
     };
-    let spec_of = |node: &NodeInfo| node.spec.clone();
 
     let mut least = Vec::with_capacity(n);
     let mut balanced = Vec::with_capacity(n);
     let mut taint_counts = Vec::with_capacity(n);
     for node in feasible {
-        let Some(spec) = spec_of(node) else {
+        let Some(spec) = &node.spec else {
             least.push(0);
             balanced.push(0);
             taint_counts.push(0);
@@ -336,7 +335,7 @@ pub fn score_nodes(st: &State, pod: &PodInfo, feasible: &[&NodeInfo]) -> Vec<i64
         };
         least.push(fit::least_allocated(pod, node, &spec.allocatable));
         balanced.push(fit::balanced(pod, node, &spec.allocatable));
-        taint_counts.push(taints::score(pod, &spec));
+        taint_counts.push(taints::score(pod, spec));
     }
     add(&least, WEIGHT_LEAST_ALLOCATED);
     add(&balanced, WEIGHT_BALANCED);
@@ -355,7 +354,13 @@ pub fn score_nodes(st: &State, pod: &PodInfo, feasible: &[&NodeInfo]) -> Vec<i64
         plugins::normalize(&mut s, false);
         add(&s, WEIGHT_NODE_AFFINITY);
     }
-    if let Some(state) = interpod::ScoreState::compute(pod, st.nodes(), &st.namespaces) {
+    let preferred = pod
+        .affinity
+        .as_ref()
+        .is_some_and(|a| !a.preferred_affinity.is_empty() || !a.preferred_anti.is_empty());
+    if (preferred || st.pods_with_affinity > 0)
+        && let Some(state) = interpod::ScoreState::compute(pod, st.nodes(), &st.namespaces)
+    {
         let mut s: Vec<i64> = feasible.iter().map(|node| state.score(node)).collect();
         interpod::normalize(&mut s);
         add(&s, WEIGHT_INTERPOD);
@@ -423,10 +428,7 @@ mod tests {
                 json!({"kubernetes.io/hostname": format!("n{i}")}),
                 json!({}),
             );
-            st.node_applied(
-                &format!("n{i}"),
-                (**node.spec.as_ref().expect("spec")).clone(),
-            );
+            st.node_applied(&format!("n{i}"), node.spec.clone().expect("spec"));
         }
         st
     }

@@ -78,6 +78,27 @@ pub struct NodeSpec {
     pub taints: Vec<Taint>,
     pub unschedulable: bool,
     pub allocatable: Res,
+    /// The labels as `\0key=value\0key=value\0`: one contiguous string,
+    /// so a nodeSelector is checked without chasing the map's pointers
+    /// (this check runs for hundreds of nodes per pod). Neither keys nor
+    /// values can contain `=` or NUL.
+    pub label_index: String,
+}
+
+/// The `label_index` form of one label.
+pub fn label_needle(key: &str, value: &str) -> String {
+    format!("\0{key}={value}\0")
+}
+
+fn label_index(labels: &BTreeMap<String, String>) -> String {
+    let mut s = String::from("\0");
+    for (k, v) in labels {
+        s.push_str(k);
+        s.push('=');
+        s.push_str(v);
+        s.push('\0');
+    }
+    s
 }
 
 impl NodeSpec {
@@ -128,12 +149,18 @@ impl NodeSpec {
         Ok((
             raw.metadata.name,
             NodeSpec {
+                label_index: label_index(&raw.metadata.labels),
                 labels: raw.metadata.labels,
                 taints,
                 unschedulable: raw.spec.unschedulable,
                 allocatable,
             },
         ))
+    }
+
+    /// Whether the node has the label of a [`label_needle`].
+    pub fn has_label(&self, needle: &str) -> bool {
+        self.label_index.contains(needle)
     }
 
     /// Which filters a change from `self` to `new` can turn from "no" to
@@ -166,7 +193,7 @@ impl NodeSpec {
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
     pub name: Arc<str>,
-    pub spec: Option<Arc<NodeSpec>>,
+    pub spec: Option<NodeSpec>,
     pub pods: HashMap<Arc<str>, Arc<PodInfo>>,
     /// Sum of the pods' requests.
     pub requested: Res,
@@ -266,7 +293,7 @@ pub(crate) mod tests {
             json!({"metadata": {"name": name, "labels": labels}, "spec": spec, "status": status});
         let (n, spec) = NodeSpec::decode(&serde_json::to_vec(&v).expect("json")).expect("decodes");
         let mut info = NodeInfo::new(Arc::from(n));
-        info.spec = Some(Arc::new(spec));
+        info.spec = Some(spec);
         info
     }
 

@@ -54,6 +54,7 @@ struct RawSpec {
     affinity: Option<Affinity>,
     tolerations: Option<Vec<Toleration>>,
     topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
+    scheduling_gates: Option<Vec<serde_json::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -218,6 +219,8 @@ pub struct PodInfo {
     pub requests: PodRequests,
     pub host_ports: Vec<HostPort>,
     pub node_selector: BTreeMap<String, String>,
+    /// `node_selector` as [`crate::node::label_needle`]s.
+    pub node_selector_needles: Vec<String>,
     /// Required node affinity: the node must match one term. None = no rule.
     pub required_node_affinity: Option<Vec<NodeSelectorTerm>>,
     pub preferred_node_affinity: Vec<PreferredSchedulingTerm>,
@@ -225,6 +228,8 @@ pub struct PodInfo {
     pub affinity: Option<Box<PodAffinity>>,
     pub spread: Vec<SpreadConstraint>,
     pub deleting: bool,
+    /// `spec.schedulingGates` is not empty: not to be scheduled yet.
+    pub gated: bool,
     /// Succeeded or Failed: holds nothing on its node any more.
     pub terminal: bool,
     pub nominated_node: String,
@@ -272,6 +277,7 @@ impl PodInfo {
             || self.preferred_node_affinity != new.preferred_node_affinity
             || self.tolerations != new.tolerations
             || self.invalid != new.invalid
+            || self.gated != new.gated
             || self.spread.len() != new.spread.len()
             || self.has_affinity_terms() != new.has_affinity_terms()
     }
@@ -437,6 +443,12 @@ impl PodInfo {
             never_preempts: spec.preemption_policy.as_deref() == Some("Never"),
             requests,
             host_ports,
+            node_selector_needles: spec
+                .node_selector
+                .iter()
+                .flatten()
+                .map(|(k, v)| crate::node::label_needle(k, v))
+                .collect(),
             node_selector: spec.node_selector.unwrap_or_default(),
             required_node_affinity,
             preferred_node_affinity,
@@ -444,6 +456,10 @@ impl PodInfo {
             affinity: (!pod_affinity.is_empty()).then(|| Box::new(pod_affinity)),
             spread,
             deleting: metadata.deletion_timestamp.is_some(),
+            gated: spec
+                .scheduling_gates
+                .as_ref()
+                .is_some_and(|g| !g.is_empty()),
             terminal: matches!(phase, Some("Succeeded" | "Failed")),
             nominated_node: status.nominated_node_name.unwrap_or_default(),
             scheduled,
@@ -614,6 +630,21 @@ pub(crate) mod tests {
         );
         assert!(p.is_pending_for_us());
         assert!(p.invalid.is_none());
+    }
+
+    #[test]
+    fn scheduling_gates_are_seen() {
+        let p = pod(
+            "a",
+            json!({"containers": [], "schedulingGates": [{"name": "x"}]}),
+        );
+        assert!(p.gated);
+        let q = pod("a", json!({"containers": [], "schedulingGates": []}));
+        assert!(!q.gated);
+        assert!(
+            p.scheduling_changed(&q),
+            "removing the gates releases the pod"
+        );
     }
 
     #[test]

@@ -305,7 +305,7 @@ mod tests {
         let mut st = State::new();
         for n in nodes {
             let node = crate::node::tests::node(n, json!({"kubernetes.io/hostname": n}), json!({}));
-            st.node_applied(n, (**node.spec.as_ref().expect("spec")).clone());
+            st.node_applied(n, node.spec.clone().expect("spec"));
         }
         st
     }
@@ -375,7 +375,7 @@ mod tests {
             json!({}),
             json!({"taints": [{"key": "k", "effect": "NoSchedule"}]}),
         );
-        st.node_applied("n2", (**tainted.spec.as_ref().expect("spec")).clone());
+        st.node_applied("n2", tainted.spec.clone().expect("spec"));
         let now = Instant::now();
         st.pod_applied(cpu_pod("a", Some("n1"), "4", 100, 1), now);
         let p = cpu_pod("p", None, "8", 1000, 2);

@@ -47,6 +47,9 @@ pub(crate) enum Decision {
         /// PodScheduled reason: Unschedulable or SchedulerError.
         reason: &'static str,
         message: String,
+        /// Publish a FailedScheduling event (not for gated pods, which
+        /// wait by design).
+        event: bool,
         /// The nomination to write: Some(Some(node)) sets, Some(None) clears.
         nominate: Option<Option<Arc<str>>>,
         preemption: Option<(Candidate, Vec<Arc<PodInfo>>)>,
@@ -157,6 +160,18 @@ impl Scheduler {
             let queued_at = st.queue.first_seen(&key);
             let started = std::time::Instant::now();
 
+            if pod.gated {
+                // Only removing the gates (an update of the pod) releases it.
+                st.queue.unschedulable(&key, PluginSet::EMPTY, now);
+                return Some(Decision::Failed {
+                    pod: pod.clone(),
+                    reason: "SchedulingGated",
+                    message: "Scheduling is blocked due to non-empty scheduling gates".into(),
+                    event: false,
+                    nominate: None,
+                    preemption: None,
+                });
+            }
             if let Some(why) = &pod.invalid {
                 // Only an edit of the pod can fix this.
                 st.queue.unschedulable(&key, PluginSet::EMPTY, now);
@@ -165,6 +180,7 @@ impl Scheduler {
                     pod: pod.clone(),
                     reason: "SchedulerError",
                     message: why.clone(),
+                    event: true,
                     nominate: None,
                     preemption: None,
                 });
@@ -232,6 +248,7 @@ impl Scheduler {
                         pod,
                         reason: "Unschedulable",
                         message,
+                        event: true,
                         nominate,
                         preemption,
                     });
@@ -251,10 +268,12 @@ impl Scheduler {
                 pod,
                 reason,
                 message,
+                event,
                 nominate,
                 preemption,
             } => {
-                self.report_failure(&pod, reason, &message, nominate).await;
+                self.report_failure(&pod, reason, &message, event, nominate)
+                    .await;
                 if let Some((candidate, cleared)) = preemption {
                     self.preempt(&pod, candidate, cleared).await;
                 }

@@ -66,6 +66,9 @@ pub struct State {
     /// Bound pods with required anti-affinity, cluster-wide: when zero the
     /// per-pod anti-affinity pass is skipped entirely.
     pub pods_with_required_anti: usize,
+    /// Bound pods with any pod (anti-)affinity terms, cluster-wide: when
+    /// zero, scoring a pod without preferred terms skips the affinity pass.
+    pub pods_with_affinity: usize,
     /// Where the next node sample starts (rotates so all nodes get turns).
     pub next_start: usize,
 }
@@ -154,10 +157,10 @@ impl State {
                 self.order.push(i);
                 PluginSet::ALL
             }
-            Some(old) if **old == spec => return PluginSet::EMPTY,
+            Some(old) if *old == spec => return PluginSet::EMPTY,
             Some(old) => old.changes(&spec),
         };
-        node.spec = Some(Arc::new(spec));
+        node.spec = Some(spec);
         event
     }
 
@@ -194,11 +197,18 @@ impl State {
 
     fn place_on(&mut self, node: &Arc<str>, pod: &Arc<PodInfo>) {
         let n = self.node_mut(node);
-        let before = n.pods_with_required_anti;
+        let before = (n.pods_with_required_anti, n.pods_with_affinity);
         n.add_pod(pod.clone());
-        let after = n.pods_with_required_anti;
+        let after = (n.pods_with_required_anti, n.pods_with_affinity);
+        self.count_affinity(before, after);
+    }
+
+    /// Keeps the cluster-wide counts of pods with affinity terms in step
+    /// with a node's.
+    fn count_affinity(&mut self, before: (usize, usize), after: (usize, usize)) {
         self.pods_with_required_anti =
-            (self.pods_with_required_anti + after).saturating_sub(before);
+            (self.pods_with_required_anti + after.0).saturating_sub(before.0);
+        self.pods_with_affinity = (self.pods_with_affinity + after.1).saturating_sub(before.1);
     }
 
     fn take_from(&mut self, node: &str, key: &str) {
@@ -206,11 +216,10 @@ impl State {
             return;
         };
         if let Some(n) = self.nodes[i].as_mut() {
-            let before = n.pods_with_required_anti;
+            let before = (n.pods_with_required_anti, n.pods_with_affinity);
             n.remove_pod(key);
-            let after = n.pods_with_required_anti;
-            self.pods_with_required_anti =
-                (self.pods_with_required_anti + after).saturating_sub(before);
+            let after = (n.pods_with_required_anti, n.pods_with_affinity);
+            self.count_affinity(before, after);
         }
         self.maybe_free(node);
     }
@@ -441,6 +450,11 @@ impl State {
     /// The pods nominated to `node` that outrank (or equal) `pod`: they
     /// keep the room preemption made for them.
     pub fn reserved_on(&self, node: &str, pod: &PodInfo) -> Option<crate::plugins::fit::Reserved> {
+        // Asked for every node a pod is filtered against: skip hashing the
+        // name when nothing is nominated anywhere (the usual case).
+        if self.nominated.is_empty() {
+            return None;
+        }
         let nominated = self.nominated.get(node)?;
         let mut r = crate::plugins::fit::Reserved::default();
         for p in nominated.values() {
@@ -461,7 +475,7 @@ mod tests {
 
     fn node_spec(name: &str, labels: serde_json::Value) -> (String, NodeSpec) {
         let n = crate::node::tests::node(name, labels, json!({}));
-        (name.to_owned(), (**n.spec.as_ref().expect("spec")).clone())
+        (name.to_owned(), n.spec.clone().expect("spec"))
     }
 
     fn cpu_pod(name: &str, node: Option<&str>) -> PodInfo {

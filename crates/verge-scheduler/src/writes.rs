@@ -108,6 +108,7 @@ impl Scheduler {
         pod: &PodInfo,
         reason: &str,
         message: &str,
+        event: bool,
         nominate: Option<Option<Arc<str>>>,
     ) {
         let want = Condition {
@@ -146,8 +147,10 @@ impl Scheduler {
                 tracing::warn!(pod = %pod.key, error = %e, "cannot record the scheduling failure");
             }
         }
-        self.recorder
-            .warning(&object_ref(pod), "FailedScheduling", message);
+        if event {
+            self.recorder
+                .warning(&object_ref(pod), "FailedScheduling", message);
+        }
     }
 
     /// Evicts the victims preemption chose, as kube-scheduler does: mark

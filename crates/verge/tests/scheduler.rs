@@ -465,6 +465,44 @@ async fn cordoned_and_not_ready_nodes_are_never_chosen() {
     );
     kubectl(&c, &["uncordon", "drain"]).await;
     assert_eq!(bound_node(&pods, "pinned").await, "drain");
+
+    // Scheduling gates hold a pod back until they are removed.
+    apply(
+        &c,
+        &pod_yaml(
+            "gated",
+            "p",
+            None,
+            "  schedulingGates:\n  - name: example.com/quota",
+        ),
+    )
+    .await;
+    let gated = wait_for("the gated pod's condition", T, || async {
+        let p = pods.get_opt("gated").await.ok().flatten()?;
+        scheduled_condition(&p).filter(|(_, reason, _)| reason == "SchedulingGated")
+    })
+    .await;
+    assert_eq!(
+        gated,
+        (
+            "False".to_owned(),
+            "SchedulingGated".to_owned(),
+            "Scheduling is blocked due to non-empty scheduling gates".to_owned()
+        )
+    );
+    kubectl(
+        &c,
+        &[
+            "patch",
+            "pod",
+            "gated",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/spec/schedulingGates"}]"#,
+        ],
+    )
+    .await;
+    bound_node(&pods, "gated").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm};
 
 use super::{Plugin, Rejection};
+use crate::node::NodeSpec;
 use crate::pod::PodInfo;
 
 pub const REASON: &str = "node(s) didn't match Pod's node affinity/selector";
@@ -69,6 +70,26 @@ pub fn matches_required(pod: &PodInfo, node_name: &str, labels: &BTreeMap<String
             .required_node_affinity
             .as_ref()
             .is_none_or(|terms| terms.iter().any(|t| term_matches(t, node_name, labels)))
+}
+
+/// [`matches_required`] on a node's spec, the nodeSelector checked on its
+/// contiguous label index.
+pub fn matches_required_on(pod: &PodInfo, node_name: &str, spec: &NodeSpec) -> bool {
+    pod.node_selector_needles.iter().all(|n| spec.has_label(n))
+        && pod.required_node_affinity.as_ref().is_none_or(|terms| {
+            terms
+                .iter()
+                .any(|t| term_matches(t, node_name, &spec.labels))
+        })
+}
+
+/// The filter, on a node's spec.
+pub fn filter_on(pod: &PodInfo, node_name: &str, spec: &NodeSpec) -> Option<Rejection> {
+    if pod.node_selector.is_empty() && pod.required_node_affinity.is_none() {
+        return None;
+    }
+    (!matches_required_on(pod, node_name, spec))
+        .then(|| Rejection::unresolvable(Plugin::NodeAffinity, REASON))
 }
 
 pub fn filter(
@@ -169,6 +190,25 @@ mod tests {
         let r = filter(&p, "n", &l).expect("rejected");
         assert_eq!(r.reasons, vec![REASON]);
         assert!(r.unresolvable);
+    }
+
+    #[test]
+    fn the_label_index_agrees_with_the_labels() {
+        let n =
+            crate::node::tests::node("n", json!({"a": "b", "ab": "c", "zone": "eu-1"}), json!({}));
+        let spec = n.spec.as_ref().expect("spec");
+        for (selector, fits) in [
+            (json!({"a": "b"}), true),
+            (json!({"a": "b", "zone": "eu-1"}), true),
+            (json!({"a": "bc"}), false),
+            (json!({"b": "c"}), false),
+            (json!({"zone": "eu"}), false),
+            (json!({"ab": "c"}), true),
+        ] {
+            let p = pod("p", json!({"containers": [], "nodeSelector": selector}));
+            assert_eq!(filter_on(&p, "n", spec).is_none(), fits, "{selector}");
+            assert_eq!(filter(&p, "n", &spec.labels).is_none(), fits, "{selector}");
+        }
     }
 
     #[test]

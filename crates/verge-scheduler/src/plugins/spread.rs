@@ -25,7 +25,7 @@ fn included(pod: &PodInfo, c: &SpreadConstraint, node: &NodeInfo) -> bool {
     let Some(spec) = &node.spec else {
         return false;
     };
-    if c.honor_node_affinity && !node_affinity::matches_required(pod, &node.name, &spec.labels) {
+    if c.honor_node_affinity && !node_affinity::matches_required_on(pod, &node.name, spec) {
         return false;
     }
     if c.honor_taints && taints::filter(pod, spec).is_some() {
@@ -306,8 +306,12 @@ mod tests {
     fn node_affinity_limits_the_domains() {
         let mut nodes = zones();
         nodes[0].add_pod(Arc::new(web("w1", json!([]))));
-        let mut p = web("w2", zone_constraint(1, "DoNotSchedule"));
-        p.node_selector.insert("zone".into(), "a".into());
+        let p = pod_with(
+            "w2",
+            json!({"labels": {"app": "web"}}),
+            json!({"containers": [], "nodeSelector": {"zone": "a"},
+                   "topologySpreadConstraints": zone_constraint(1, "DoNotSchedule")}),
+        );
         // Only zone a is a domain (count 1, min 1): 1+1-1 = 1 is fine.
         let s = State::compute(&p, nodes.iter()).expect("state");
         assert!(s.filter(&p, &nodes[0]).is_none());
