@@ -11,6 +11,7 @@ mod hist;
 mod list;
 mod pod;
 mod procstat;
+mod scheduling;
 mod server;
 mod watch;
 
@@ -80,6 +81,9 @@ enum Scenario {
     List(ListArgs),
     /// All three scenarios with their defaults, each on a fresh server.
     All,
+    /// Pods bound per second with 10,000 Ready nodes (target >= 1,000/s);
+    /// the server runs its scheduler.
+    Scheduling(scheduling::Args),
 }
 
 #[derive(Parser, Clone)]
@@ -176,6 +180,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Creates(a) => vec![(Scenario::Creates(a.clone()), reproduce())],
         Scenario::Watch(a) => vec![(Scenario::Watch(a.clone()), reproduce())],
         Scenario::List(a) => vec![(Scenario::List(a.clone()), reproduce())],
+        Scenario::Scheduling(a) => vec![(Scenario::Scheduling(a.clone()), scheduling::reproduce())],
     };
     let mut rows = Vec::new();
     for (scenario, command) in scenarios {
@@ -289,7 +294,12 @@ async fn run_one(cli: &Cli, scenario: Scenario, command: &str) -> anyhow::Result
         None => {
             let verge = cli.verge.clone();
             let keep = cli.keep_data;
-            tokio::task::spawn_blocking(move || Server::start(&verge, keep)).await??
+            let scheduler = matches!(scenario, Scenario::Scheduling(_));
+            tokio::task::spawn_blocking(move || match scheduler {
+                true => Server::start_with(&verge, keep, &["--controllers", "scheduler"]),
+                false => Server::start(&verge, keep),
+            })
+            .await??
         }
     };
     let target = Target::from_kubeconfig(&server.kubeconfig)?;
@@ -300,6 +310,7 @@ async fn run_one(cli: &Cli, scenario: Scenario, command: &str) -> anyhow::Result
         Scenario::Creates(a) => creates_scenario(&target, &a, &tag, pid, command).await,
         Scenario::Watch(a) => watch_scenario(&target, &a, &tag, pid, command).await,
         Scenario::List(a) => list_scenario(&target, &a, &tag, pid, &server, command).await,
+        Scenario::Scheduling(a) => scheduling::scenario(&target, &a, &tag, pid, command).await,
         Scenario::All => unreachable!("expanded in main"),
     };
     perf.stop();
