@@ -267,6 +267,18 @@ async fn sync_job(ctx: &Ctx, ns: &str, name: &str) -> Result<Action, Error> {
     let uid = job.metadata.uid.clone().unwrap_or_default();
     let keys = ctx.owners.lock().pod_keys(&uid);
     let candidates = pods::candidates(client, ns, &selector, keys)?;
+    let now = Timestamp::now();
+    if assess::is_finished(&job) {
+        // Everything was counted before the Job finished; nothing may keep
+        // a pod alive now, and a finished Job adopts nothing.
+        let controlled = candidates
+            .iter()
+            .filter(|p| controller_of(&p.metadata).is_some_and(|r| r.uid == uid));
+        for p in controlled.filter(|p| has_finalizer(p)) {
+            remove_finalizer(client, ns, p.metadata.name.as_deref().unwrap_or_default()).await?;
+        }
+        return expire(ctx, &job, &owner, now).await;
+    }
     let deleting = pods::is_deleting(&job.metadata);
     let owned = pods::claim::claim(
         client,
@@ -277,16 +289,6 @@ async fn sync_job(ctx: &Ctx, ns: &str, name: &str) -> Result<Action, Error> {
         Some(TRACKING_FINALIZER),
     )
     .await?;
-    let now = Timestamp::now();
-
-    if assess::is_finished(&job) {
-        // Everything was counted before the Job finished; nothing may keep
-        // a pod alive now.
-        for p in owned.iter().filter(|p| has_finalizer(p)) {
-            remove_finalizer(client, ns, p.metadata.name.as_deref().unwrap_or_default()).await?;
-        }
-        return expire(ctx, &job, &owner, now).await;
-    }
 
     let a = assess::assess(&job, &owned, now);
     for (type_, reason, message) in &a.events {

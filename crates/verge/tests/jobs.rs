@@ -774,6 +774,48 @@ spec:
     fleet.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_job_neither_loses_nor_doubles_a_completion() {
+    let (mut cluster, fleet, client) = cluster_with_nodes().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    cluster.apply(&job(
+        "steady",
+        "  completions: 6\n  parallelism: 2",
+        "1s",
+        0,
+    ));
+    wait_for("two completions counted", T, || async {
+        let s = jobs.get("steady").await.ok()?.status?;
+        (s.succeeded.unwrap_or(0) >= 2).then_some(())
+    })
+    .await;
+    // SIGKILL, whatever step of counting the controller is at.
+    tokio::task::block_in_place(|| cluster.restart());
+    kubectl(
+        &cluster,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/steady",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let status = jobs
+        .get("steady")
+        .await
+        .expect("job")
+        .status
+        .expect("status");
+    assert_eq!(status.succeeded, Some(6));
+    assert_eq!(status.failed.unwrap_or(0), 0);
+    let all = job_pods(&pods, "steady").await;
+    assert_eq!(all.len(), 6, "one pod per completion across the restart");
+    assert!(all.iter().all(|p| phase(p) == "Succeeded"));
+    fleet.stop().await;
+}
+
 /// Scale figures for docs/benchmarks.md (not part of the suite):
 /// `cargo test --release -p verge --test jobs -- --ignored --nocapture`.
 /// A Job of 1,000 one-second pods, 100 at a time, on 100 hollow nodes:
