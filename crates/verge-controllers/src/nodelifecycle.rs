@@ -50,6 +50,12 @@ use health::Health;
 pub use taints::{EDGE_LABEL, EVICTION_ANNOTATION, Readiness};
 use zones::{Rates, Zones};
 
+/// Reconciles in flight per queue. A reconcile mostly waits for its write to
+/// be committed; the store commits concurrent writes in one batch, so a
+/// partition that silences thousands of nodes is handled in batches rather
+/// than one fsync at a time.
+const WORKERS: usize = 16;
+
 /// Namespace of node Leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 /// Nodes with this label are left out of zone health (as in Kubernetes).
@@ -125,7 +131,7 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>, settings: Sett
     let node_loop = verge_runtime::run(
         "nodelifecycle",
         shared.nodes_q.clone(),
-        2,
+        WORKERS,
         metrics.clone(),
         move |name: String| nodes::reconcile_node(sh.clone(), name),
     );
@@ -133,7 +139,7 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>, settings: Sett
     let pod_loop = verge_runtime::run(
         "taint-eviction",
         shared.pods_q.clone(),
-        4,
+        WORKERS,
         metrics,
         move |key: String| eviction::reconcile_pod(sh.clone(), key),
     );
