@@ -64,7 +64,7 @@ fn name_of(e: &WatchEvent<ConfigMap>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_resumes_from_any_revision_and_expires_in_stream() {
-    let mut c = Cluster::start();
+    let mut c = Cluster::api_only();
     let cms: Api<ConfigMap> = Api::namespaced(c.client().await, "default");
     let a = cms
         .create(&PostParams::default(), &cm("a"))
@@ -134,7 +134,7 @@ async fn watch_resumes_from_any_revision_and_expires_in_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compacted_revisions_expire_in_stream() {
-    let mut c = Cluster::start_with(&["--history-revisions", "5"]);
+    let mut c = Cluster::start_with(&["--history-revisions", "5", "--controllers", "none"]);
     let cms: Api<ConfigMap> = Api::namespaced(c.client().await, "default");
     let first = cms
         .create(&PostParams::default(), &cm("first"))
@@ -168,7 +168,7 @@ async fn compacted_revisions_expire_in_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_lists_end_with_an_initial_events_bookmark() {
-    let c = Cluster::start();
+    let c = Cluster::api_only();
     let cms: Api<ConfigMap> = Api::namespaced(c.client().await, "default");
     for i in 0..5 {
         cms.create(&PostParams::default(), &cm(&format!("s{i}")))
@@ -197,7 +197,7 @@ async fn streaming_lists_end_with_an_initial_events_bookmark() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finalizers_hold_deletion_until_removed() {
-    let c = Cluster::start();
+    let c = Cluster::api_only();
     let client = c.client().await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let mut obj = cm("held");
@@ -247,7 +247,7 @@ async fn finalizers_hold_deletion_until_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_generate_name_and_selectors() {
-    let c = Cluster::start();
+    let c = Cluster::api_only();
     let client = c.client().await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let before = cms
@@ -345,7 +345,7 @@ async fn dry_run_generate_name_and_selectors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_bind_once_and_evict() {
-    let c = Cluster::start();
+    let c = Cluster::api_only();
     let client = c.client().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     pods.create(&PostParams::default(), &pod("p", None))

@@ -43,7 +43,7 @@ type Case<'a> = (&'a str, String, &'a str, Vec<u8>, u16, &'a str);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_are_refused_and_store_nothing() {
-    let c = Cluster::start();
+    let c = Cluster::api_only();
     let client = c.client().await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let good = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok"}, "data": {"a": "b"}});

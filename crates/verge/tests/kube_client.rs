@@ -25,7 +25,7 @@ fn cm(name: &str, data: &str) -> ConfigMap {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_api_crud_patches_and_conflicts() {
-    let c = Cluster::start();
+    let c = Cluster::api_only();
     let client = c.client().await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
 

@@ -167,9 +167,8 @@ async fn node_selector_affinity_and_extended_resources_place_pods() {
             None,
             "  affinity:\n    nodeAffinity:\n      preferredDuringSchedulingIgnoredDuringExecution:\n      - weight: 100\n        preference:\n          matchExpressions: [{key: topology.kubernetes.io/zone, operator: In, values: [b]}]",
         ),
-        format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: gpu\nspec:\n  containers:\n  - name: main\n    image: registry.example/cuda:1\n    resources:\n      limits:\n        nvidia.com/gpu: \"2\"\n"
-        ),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: gpu\nspec:\n  containers:\n  - name: main\n    image: registry.example/cuda:1\n    resources:\n      limits:\n        nvidia.com/gpu: \"2\"\n"
+            .to_owned(),
     ]
     .concat();
     apply(&c, &manifest).await;

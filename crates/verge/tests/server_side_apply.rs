@@ -242,7 +242,7 @@ fn kubectl_create_owns_its_fields_and_server_side_apply_conflicts_with_it() {
         assert!(yaml.contains(expected), "missing {expected:?} in:\n{yaml}");
     }
     let obj = get_with_managed_fields(&c, "deployment/web");
-    assert_eq!(managers(&obj), [create_update.clone()]);
+    assert_eq!(managers(&obj), std::slice::from_ref(&create_update));
     let fields = &obj["metadata"]["managedFields"][0]["fieldsV1"];
     assert_eq!(
         fields["f:metadata"]["f:labels"],
@@ -280,7 +280,7 @@ fn kubectl_create_owns_its_fields_and_server_side_apply_conflicts_with_it() {
     );
     assert_eq!(
         owners_of(&obj, "f:spec", "f:strategy"),
-        [create_update.clone()]
+        std::slice::from_ref(&create_update)
     );
     let yaml = c.kubectl(&[
         "get",
@@ -301,7 +301,7 @@ fn kubectl_create_owns_its_fields_and_server_side_apply_conflicts_with_it() {
         "--from-literal=mode=edge",
     ]);
     let obj = get_with_managed_fields(&c, "configmap/settings");
-    assert_eq!(managers(&obj), [create_update.clone()]);
+    assert_eq!(managers(&obj), std::slice::from_ref(&create_update));
     assert_eq!(
         obj["metadata"]["managedFields"][0]["fieldsV1"],
         json!({"f:data": {".": {}, "f:mode": {}}})

@@ -35,6 +35,13 @@ impl Cluster {
         Self::start_with(&[])
     }
 
+    /// Starts a server that runs no controllers, for tests of the API
+    /// itself: nothing but the test writes, so revisions, lists and
+    /// statuses are the test's own.
+    pub fn api_only() -> Cluster {
+        Self::start_with(&["--controllers", "none"])
+    }
+
     /// Starts a server with extra `verge server` flags (kept across restarts).
     pub fn start_with(extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
