@@ -6,6 +6,7 @@
 //! stops the server. Every loop is bounded in count and time.
 
 mod client;
+mod controllers;
 mod creates;
 mod hist;
 mod list;
@@ -81,6 +82,9 @@ enum Scenario {
     List(ListArgs),
     /// All three scenarios with their defaults, each on a fresh server.
     All,
+    /// Workload controllers on hollow nodes: a 10,000-replica rollout, and
+    /// controller memory with 100,000 pods (bench/controllers.sh).
+    Controllers(controllers::Args),
     /// Pods bound per second with 10,000 Ready nodes (target >= 1,000/s);
     /// the server runs its scheduler.
     Scheduling(scheduling::Args),
@@ -162,6 +166,17 @@ fn main() -> anyhow::Result<()> {
         .thread_name("apibench")
         .build()
         .context("starting the async runtime")?;
+    if let Scenario::Controllers(a) = &cli.scenario {
+        let quiet = (cli.wait_quiet, cli.quiet_below);
+        let result = runtime.block_on(controllers::main(
+            &cli.verge,
+            cli.keep_data,
+            quiet,
+            a.clone(),
+        ));
+        runtime.shutdown_timeout(Duration::from_secs(2));
+        return result;
+    }
     let scenarios: Vec<(Scenario, String)> = match &cli.scenario {
         Scenario::All => vec![
             (
@@ -180,6 +195,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Creates(a) => vec![(Scenario::Creates(a.clone()), reproduce())],
         Scenario::Watch(a) => vec![(Scenario::Watch(a.clone()), reproduce())],
         Scenario::List(a) => vec![(Scenario::List(a.clone()), reproduce())],
+        Scenario::Controllers(_) => Vec::new(),
         Scenario::Scheduling(a) => vec![(Scenario::Scheduling(a.clone()), scheduling::reproduce())],
     };
     let mut rows = Vec::new();
@@ -312,6 +328,7 @@ async fn run_one(cli: &Cli, scenario: Scenario, command: &str) -> anyhow::Result
         Scenario::List(a) => list_scenario(&target, &a, &tag, pid, &server, command).await,
         Scenario::Scheduling(a) => scheduling::scenario(&target, &a, &tag, pid, command).await,
         Scenario::All => unreachable!("expanded in main"),
+        Scenario::Controllers(_) => unreachable!("run by controllers::main"),
     };
     perf.stop();
     if cli.keep_data && cli.kubeconfig.is_none() {
