@@ -10,12 +10,14 @@
 //! - [`identity_from_der`], [`peer_identity`]: the Kubernetes user and
 //!   groups in a verified client certificate.
 //! - [`Kubeconfig`]: a standard kubeconfig with inline credentials.
+//! - [`join_token`]: the `V1.<id>.<secret>.<ca-pin>` token that joins a node.
 
 mod ca;
 mod der;
 mod error;
 mod fsutil;
 mod identity;
+pub mod join_token;
 mod kubeconfig;
 mod names;
 mod pem;
