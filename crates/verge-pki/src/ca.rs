@@ -555,7 +555,7 @@ impl ClusterCa {
     }
 }
 
-fn csr_from_pem(csr_pem: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn csr_from_pem(csr_pem: &str) -> Result<Vec<u8>, String> {
     use rustls::pki_types::CertificateSigningRequestDer;
     use rustls::pki_types::pem::PemObject;
     let mut items = CertificateSigningRequestDer::pem_slice_iter(csr_pem.as_bytes());

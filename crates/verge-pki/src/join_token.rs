@@ -199,6 +199,14 @@ pub fn ca_pin(ca_cert_der: &[u8]) -> Result<String, JoinTokenError> {
     Ok(hex_lower(&digest))
 }
 
+/// [`ca_pin`] of a PEM certificate (the first `CERTIFICATE` block), as
+/// found in a kubeconfig's `certificate-authority-data`.
+pub fn ca_pin_from_pem(ca_cert_pem: &str) -> Result<String, JoinTokenError> {
+    let der =
+        crate::pem::single_certificate(ca_cert_pem).map_err(JoinTokenError::InvalidCertificate)?;
+    ca_pin(&der)
+}
+
 /// Compares two secrets in time that depends only on their lengths, so that
 /// a client cannot learn a secret one character at a time from response
 /// times.
@@ -320,6 +328,7 @@ mod tests {
 
         let token = JoinToken::generate(pin).expect("token");
         assert!(token.pins(ca.ca_der()).expect("pins"));
+        assert_eq!(ca_pin_from_pem(ca.ca_pem()).expect("pem pin"), token.ca_pin);
         let other_dir = tempfile::tempdir().expect("tempdir");
         let other = ClusterCa::load_or_create(other_dir.path()).expect("other ca");
         assert!(!token.pins(other.ca_der()).expect("pins"));

@@ -13,6 +13,7 @@
 //! - [`join_token`]: the `V1.<id>.<secret>.<ca-pin>` token that joins a node.
 
 mod ca;
+mod csr_info;
 mod der;
 mod error;
 mod fsutil;
@@ -29,6 +30,7 @@ pub use ca::{
     CA_CERT_FILE, CA_COMMON_NAME, CA_KEY_FILE, CA_VALIDITY, CertUsage, CertifiedKey, ClusterCa,
     CsrPolicy,
 };
+pub use csr_info::{CsrSubject, inspect_csr};
 pub use error::PkiError;
 pub use identity::{Identity, identity_from_der, peer_identity};
 pub use kubeconfig::Kubeconfig;
