@@ -6,7 +6,9 @@
 //! [`http`] (authentication, discovery, OpenAPI, tables, watch streams).
 
 pub mod apply;
+pub mod authz;
 pub mod binding;
+pub mod bootstrap;
 pub mod cache;
 pub mod crd;
 pub mod defaults;

@@ -285,6 +285,7 @@ const BUILTINS: &[Builtin] = builtins! {
     "coordination.k8s.io" Lease "leases" NS [] &[], None;
     "discovery.k8s.io" EndpointSlice "endpointslices" NS [] &[], None;
     "scheduling.k8s.io" PriorityClass "priorityclasses" CLUSTER ["pc"] &[], None;
+    "certificates.k8s.io" CertificateSigningRequest "certificatesigningrequests" CLUSTER ["csr"] &[], Status;
     "apiextensions.k8s.io" CustomResourceDefinition "customresourcedefinitions" CLUSTER ["crd", "crds"] &[], Status;
 };
 

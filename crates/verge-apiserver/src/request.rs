@@ -76,6 +76,7 @@ fn subresource_served(rt: &ResourceType, sub: &str) -> bool {
         "status" => rt.subresources.status,
         "scale" => rt.subresources.scale,
         "finalize" => rt.kind == "Namespace" && rt.group.is_empty(),
+        "approval" => rt.kind == "CertificateSigningRequest" && rt.group == "certificates.k8s.io",
         "binding" | "eviction" | "log" | "exec" | "attach" | "portforward" => {
             rt.subresources.pod_extras
         }

@@ -2,6 +2,8 @@
 //! endpoints that are not resources (version, health, discovery, OpenAPI,
 //! metrics).
 
+mod access;
+mod approval;
 mod objects;
 mod serve;
 mod subresources;
@@ -109,19 +111,9 @@ async fn route(api: &Arc<ApiServer>, req: Request<Body>) -> (&'static str, Strin
             Err(e) => return ("none", "".into(), e.into_response()),
         },
     };
-    if !identity.groups.iter().any(|g| g == verge_pki::ADMIN_GROUP)
-        && !readable_by_any_user(req.method(), &path)
-    {
-        let message = format!(
-            "User \"{}\" cannot {} resource at {path}: only cluster administrators are authorized on this endpoint",
-            identity.user,
-            req.method().as_str().to_lowercase()
-        );
-        return (
-            "none",
-            "".into(),
-            ApiError::forbidden(message).into_response(),
-        );
+    let readable = readable_by_any_user(req.method(), &path);
+    if let Err(e) = access::check_path(&identity, req.method(), &path, readable) {
+        return ("none", "".into(), e.into_response());
     }
     if req.method() != Method::GET && !request_has_resource(&path) {
         return (
@@ -258,15 +250,30 @@ async fn route(api: &Arc<ApiServer>, req: Request<Body>) -> (&'static str, Strin
         Some(s) => format!("{}/{s}", rp.rt.qualified_plural()),
         None => rp.rt.qualified_plural(),
     };
+    if let Err(e) = access::check_resource(api, &identity, &rp, verb, &query) {
+        return (verb.as_str(), resource, e.into_response());
+    }
+    let req = match access::admit(api, &identity, &rp, verb, req).await {
+        Ok(req) => req,
+        Err(e) => return (verb.as_str(), resource, e.into_response()),
+    };
+    if rp.subresource.as_deref() == Some("approval") {
+        let response = match approval::handle(api, &rp, verb, &query, req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+        return (verb.as_str(), resource, response);
+    }
     let response = objects::handle(api, rp, verb, query, req).await;
     (verb.as_str(), resource, response)
 }
 
-/// The identity of an `Authorization: Bearer` service-account token. A
-/// token that is presented but refused is a 401 saying why.
+/// The identity of an `Authorization: Bearer` token: a bootstrap token
+/// (`<id>.<secret>`) or a service-account token; without the header, the
+/// anonymous user. A token that is presented but refused is a 401 saying why.
 fn authenticate_bearer(api: &ApiServer, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(ApiError::unauthorized());
+        return Ok(crate::authz::anonymous());
     };
     let token = value
         .to_str()
@@ -280,6 +287,19 @@ fn authenticate_bearer(api: &ApiServer, headers: &HeaderMap) -> Result<Identity,
         .ok_or_else(|| {
             ApiError::unauthorized_because("the Authorization header is not \"Bearer <token>\"")
         })?;
+    if crate::bootstrap::is_bootstrap_token(token) {
+        let resources = &api.resources;
+        return crate::bootstrap::authenticate(
+            token,
+            &resources.registry,
+            &resources.cache,
+            jiff::Timestamp::now(),
+        )
+        .map_err(|why| {
+            tracing::debug!(reason = %why, "bootstrap token refused");
+            ApiError::unauthorized_because(&why)
+        });
+    }
     let Some(tokens) = &api.tokens else {
         return Err(ApiError::unauthorized_because(
             "this server does not accept bearer tokens",

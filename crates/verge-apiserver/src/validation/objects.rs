@@ -7,6 +7,7 @@
 //! and messages (`Required value`, `Invalid value: "Web_1": …`) are worded
 //! as Kubernetes words them, so clients see familiar errors.
 
+mod certificates;
 mod corev1;
 pub mod cron;
 mod meta;
@@ -69,6 +70,9 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Fiel
             misc::validate_priority_class(&mut errs, obj, old)
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => misc::validate_crd(&mut errs, obj),
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            certificates::validate_csr(&mut errs, obj, old)
+        }
         // ServiceAccount and anything else: metadata only.
         _ => {}
     }
