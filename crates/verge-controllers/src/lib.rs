@@ -12,7 +12,10 @@
 //!   state, write the difference. Reconciles are level-based and idempotent,
 //!   so a restart at any moment is safe.
 
+pub mod clusterinfo;
 pub mod cronjob;
+pub mod csrapprover;
+pub mod csrsigner;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
@@ -24,6 +27,7 @@ pub mod pods;
 pub mod replicaset;
 pub mod serviceaccounts;
 pub mod statefulset;
+pub mod tokencleaner;
 
 use std::sync::Arc;
 
@@ -43,6 +47,10 @@ pub const ALL: &[&str] = &[
     "serviceaccount",
     "nodelifecycle",
     "nodegroup",
+    "csrapproving",
+    "csrsigning",
+    "clusterinfo",
+    "tokencleaner",
 ];
 
 /// Settings of the controllers that take any (`verge server` flags).
@@ -51,6 +59,9 @@ pub const ALL: &[&str] = &[
 pub struct Settings {
     pub node_lifecycle: nodelifecycle::Settings,
     pub service_accounts: serviceaccounts::Settings,
+    pub csr_signing: csrsigner::Settings,
+    pub cluster_info: clusterinfo::Settings,
+    pub token_cleaner: tokencleaner::Settings,
 }
 
 /// Starts the named controllers (all of [`ALL`] by default). Each runs
@@ -121,6 +132,33 @@ pub fn start(
         set.spawn(nodegroup::run(
             client("nodegroup-controller"),
             metrics.clone(),
+        ));
+    }
+    if on("csrapproving") {
+        set.spawn(csrapprover::run(
+            client("certificatesigningrequest-approving-controller"),
+            metrics.clone(),
+        ));
+    }
+    if on("csrsigning") {
+        set.spawn(csrsigner::run(
+            client("certificatesigningrequest-signing-controller"),
+            metrics.clone(),
+            settings.csr_signing.clone(),
+        ));
+    }
+    if on("clusterinfo") {
+        set.spawn(clusterinfo::run(
+            client("clusterinfo-controller"),
+            metrics.clone(),
+            settings.cluster_info.clone(),
+        ));
+    }
+    if on("tokencleaner") {
+        set.spawn(tokencleaner::run(
+            client("token-cleaner"),
+            metrics.clone(),
+            settings.token_cleaner.clone(),
         ));
     }
     set
