@@ -168,11 +168,25 @@ async fn start_fleet(client: &kube::Client, nodes: usize) -> anyhow::Result<Flee
     Ok(fleet)
 }
 
+/// Creates the namespace and returns once the server's watch cache has it:
+/// the API server admits namespaced creates against that cache, so a
+/// create sent right after the namespace's own may still get 404 on a
+/// loaded machine. A watch event comes out of the same cache.
 async fn create_namespace(client: &kube::Client) -> anyhow::Result<()> {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NAMESPACE}}))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await?;
+    let api = Api::<Namespace>::all(client.clone());
+    api.create(&PostParams::default(), &ns).await?;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        kube::runtime::wait::await_condition(
+            api,
+            NAMESPACE,
+            kube::runtime::wait::conditions::is_created(),
+        ),
+    )
+    .await
+    .context("namespace not seen by a watch within 30 s")?
+    .context("watching the namespace")?;
     Ok(())
 }
 
