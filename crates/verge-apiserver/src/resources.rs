@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use rand::Rng;
 use serde_json::{Map, Value, json};
 use verge_store::{Store, StoreError};
 
@@ -18,6 +17,11 @@ use crate::registry::{Registry, ResourceType};
 use crate::request::FieldValidation;
 use crate::status::{ApiError, ApiResult, Subject};
 use crate::validation;
+
+#[cfg(test)]
+mod create_tests;
+mod deletion;
+mod names;
 
 /// Which part of an object a write may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,13 +176,29 @@ impl Resources {
         &self,
         rt: &ResourceType,
         ns: Option<&str>,
-        mut obj: Value,
+        obj: Value,
         opts: &WriteOptions,
     ) -> ApiResult<Written> {
+        self.create_with_suffixes(rt, ns, obj, opts, names::random_suffix)
+            .await
+    }
+
+    /// [`Resources::create`] with the source of `generateName` suffixes
+    /// given, so that tests can make generated names collide.
+    pub(crate) async fn create_with_suffixes<S>(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+        mut suffix: S,
+    ) -> ApiResult<Written>
+    where
+        S: FnMut() -> String + Send,
+    {
         check_type(rt, &mut obj)?;
         check_namespace(rt, ns, &mut obj)?;
-        expand_generate_name(rt, &mut obj)?;
-        let name = object::name(&obj).unwrap_or("").to_owned();
+        let generate = names::generate_prefix(rt, &obj)?;
 
         let meta = object::meta_mut(&mut obj);
         meta.insert(
@@ -207,6 +227,24 @@ impl Resources {
             m.remove("status");
         }
         self.prepare_for_create(rt, &mut obj).await?;
+        // Held until the Service is stored, so no other create takes its
+        // addresses (kube-apiserver allocates before validating, too).
+        let _assigned = if is_service(rt) {
+            Some(crate::services::assign(self, &mut obj, opts.dry_run).await?)
+        } else {
+            None
+        };
+
+        // The name is drawn before validation, after mutating admission (as
+        // kube-apiserver's BeforeCreate does), and drawn again when the store
+        // says it is taken (RetryGenerateName). Only the suffix changes, so
+        // the object validated once stays valid.
+        if let Some(prefix) = &generate {
+            object::meta_mut(&mut obj).insert(
+                "name".into(),
+                Value::String(names::generated(prefix, &suffix())),
+            );
+        }
         let warnings = validation::admit(rt, &mut obj, None, opts.field_validation)?;
         record_managed_fields(rt, None, &mut obj, Part::Main, opts);
         if let Some(ns) = object::namespace(&obj).filter(|_| rt.namespaced) {
@@ -219,23 +257,40 @@ impl Resources {
                 created: true,
             });
         }
-        let key = self.key(rt, object::namespace(&obj), &name);
-        match self.store.create(&key, object::to_stored_bytes(&obj)).await {
-            Ok(rev) => {
-                object::set_resource_version(&mut obj, rev);
-                self.after_write(rt, &obj);
-                Ok(Written {
-                    object: obj,
-                    warnings,
-                    created: true,
-                })
+        let mut attempt = 1;
+        loop {
+            let name = object::name(&obj).unwrap_or("").to_owned();
+            let key = self.key(rt, object::namespace(&obj), &name);
+            match self.store.create(&key, object::to_stored_bytes(&obj)).await {
+                Ok(rev) => {
+                    object::set_resource_version(&mut obj, rev);
+                    self.after_write(rt, &obj);
+                    return Ok(Written {
+                        object: obj,
+                        warnings,
+                        created: true,
+                    });
+                }
+                Err(StoreError::AlreadyExists(_)) => match &generate {
+                    Some(prefix) if attempt < names::GENERATE_NAME_ATTEMPTS => {
+                        tracing::debug!(kind = %rt.kind, %name, attempt, "generated name taken; drawing another");
+                        attempt += 1;
+                        object::meta_mut(&mut obj).insert(
+                            "name".into(),
+                            Value::String(names::generated(prefix, &suffix())),
+                        );
+                    }
+                    Some(_) => return Err(names::generate_name_conflict(rt, &name)),
+                    None => {
+                        return Err(ApiError::already_exists(&subject(
+                            rt,
+                            &rt.qualified_plural(),
+                            &name,
+                        )));
+                    }
+                },
+                Err(e) => return Err(e.into()),
             }
-            Err(StoreError::AlreadyExists(_)) => Err(ApiError::already_exists(&subject(
-                rt,
-                &rt.qualified_plural(),
-                &name,
-            ))),
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -281,18 +336,20 @@ impl Resources {
             if part == Part::Main && is_crd(rt) {
                 crate::crd::prepare(&mut new, &self.registry)?;
             }
-            if part == Part::Main && rt.group.is_empty() && rt.kind == "Service" {
+            let _assigned = if part == Part::Main && is_service(rt) {
                 drop_stale_service_fields(&old, &mut new);
-            }
+                let key = self.key(rt, ns, name);
+                crate::services::assign_on_update(self, &key, &old, &mut new, opts.dry_run).await?
+            } else {
+                None
+            };
             let old_for_rules = (part != Part::Binding).then_some(&old);
             let warnings = validation::admit(rt, &mut new, old_for_rules, opts.field_validation)?;
             record_managed_fields(rt, Some(&old), &mut new, part, opts);
 
-            if object::is_deleting(&new)
-                && object::finalizers(&new).is_empty()
-                && !blocks_deletion(&new)
-            {
-                // The last finalizer is gone: the deletion completes now.
+            if deletion::completes_on_update(&old, &new) {
+                // The last finalizer is gone from an object whose grace
+                // period is over: the deletion completes now.
                 if opts.dry_run {
                     return Ok(Written {
                         object: new,
@@ -370,7 +427,7 @@ impl Resources {
         let subj = subject(rt, &qualified, name);
         for _ in 0..CONFLICT_RETRIES {
             let current = self.get(rt, ns, name).await?;
-            let mut obj = current.value();
+            let obj = current.value();
             if let Some(uid) = &opts.precondition_uid
                 && uid != object::uid(&obj)
             {
@@ -393,73 +450,37 @@ impl Resources {
                     ),
                 ));
             }
-            let mut finalizers = object::finalizers(&obj);
-            match opts.propagation_policy.as_deref() {
-                None | Some("Background") => {}
-                Some("Foreground") => add_once(&mut finalizers, "foregroundDeletion"),
-                Some("Orphan") => add_once(&mut finalizers, "orphan"),
-                Some(other) => {
-                    return Err(ApiError::bad_request(format!(
-                        "propagationPolicy {other:?} is not one of Background, Foreground or Orphan"
-                    )));
-                }
-            }
-            let grace = self.grace_period(rt, &obj, opts);
-            let already_deleting = object::is_deleting(&obj);
-            if !finalizers.is_empty()
-                || grace > 0
-                || blocks_deletion(&obj)
-                || rt.kind == "Namespace" && rt.group.is_empty()
-            {
-                if already_deleting && finalizers == object::finalizers(&obj) {
+            let key = self.key(rt, ns, name);
+            let written = match deletion::plan(rt, obj, opts, jiff::Timestamp::now())? {
+                deletion::Plan::Unchanged(obj) => {
                     return Ok(Deleted::Pending(with_rv(obj, current.revision)));
                 }
-                // Graceful: mark the object; whoever owns the finalizers (or the
-                // node, for a pod) finishes the deletion.
-                let meta = object::meta_mut(&mut obj);
-                if !already_deleting {
-                    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
-                    meta.insert(
-                        "deletionTimestamp".into(),
-                        Value::String(object::timestamp_rfc3339(at)),
-                    );
-                    meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
-                }
-                meta.insert("finalizers".into(), json!(finalizers));
-                if finalizers.is_empty() {
-                    meta.remove("finalizers");
-                }
-                if rt.kind == "Namespace" && rt.group.is_empty() {
-                    obj["status"]["phase"] = json!("Terminating");
-                }
-                if opts.dry_run {
+                deletion::Plan::Mark(obj) if opts.dry_run => {
                     return Ok(Deleted::Pending(with_rv(obj, current.revision)));
                 }
-                let key = self.key(rt, ns, name);
-                match self
+                deletion::Plan::Remove(obj) if opts.dry_run => {
+                    return Ok(Deleted::Gone(with_rv(obj, current.revision)));
+                }
+                deletion::Plan::Mark(mut obj) => self
                     .store
                     .update(&key, object::to_stored_bytes(&obj), current.revision)
                     .await
-                {
-                    Ok(rev) => {
+                    .map(|rev| {
                         object::set_resource_version(&mut obj, rev);
-                        return Ok(Deleted::Pending(obj));
-                    }
-                    Err(StoreError::Conflict { .. }) => continue,
-                    Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(&subj)),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            if opts.dry_run {
-                return Ok(Deleted::Gone(with_rv(obj, current.revision)));
-            }
-            let key = self.key(rt, ns, name);
-            match self.store.delete(&key, current.revision).await {
-                Ok((rev, _)) => {
-                    object::set_resource_version(&mut obj, rev);
-                    self.after_delete(rt, &obj);
-                    return Ok(Deleted::Gone(obj));
-                }
+                        Deleted::Pending(obj)
+                    }),
+                deletion::Plan::Remove(mut obj) => self
+                    .store
+                    .delete(&key, current.revision)
+                    .await
+                    .map(|(rev, _)| {
+                        object::set_resource_version(&mut obj, rev);
+                        self.after_delete(rt, &obj);
+                        Deleted::Gone(obj)
+                    }),
+            };
+            match written {
+                Ok(deleted) => return Ok(deleted),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(&subj)),
                 Err(e) => return Err(e.into()),
@@ -469,30 +490,6 @@ impl Resources {
             &subj,
             "too many concurrent writes to this object; retry",
         ))
-    }
-
-    /// Seconds a deletion waits. Only pods on a node wait for their node
-    /// (the agent) to stop them; everything else goes at once.
-    fn grace_period(&self, rt: &ResourceType, obj: &Value, opts: &DeleteOptions) -> i64 {
-        let is_pod = rt.kind == "Pod" && rt.group.is_empty();
-        let on_node = obj
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .is_some_and(|n| !n.is_empty());
-        let finished = matches!(
-            obj.pointer("/status/phase").and_then(Value::as_str),
-            Some("Succeeded" | "Failed")
-        );
-        if !is_pod || !on_node || finished {
-            return 0;
-        }
-        opts.grace_period_seconds
-            .or_else(|| {
-                obj.pointer("/spec/terminationGracePeriodSeconds")
-                    .and_then(Value::as_i64)
-            })
-            .unwrap_or(30)
-            .max(0)
     }
 
     /// Kind-specific additions on create that need the store.
@@ -626,24 +623,13 @@ fn is_crd(rt: &ResourceType) -> bool {
     rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition"
 }
 
+fn is_service(rt: &ResourceType) -> bool {
+    rt.group.is_empty() && rt.kind == "Service"
+}
+
 fn with_rv(mut obj: Value, rev: i64) -> Value {
     object::set_resource_version(&mut obj, rev);
     obj
-}
-
-fn add_once(list: &mut Vec<String>, item: &str) {
-    if !list.iter().any(|f| f == item) {
-        list.push(item.to_owned());
-    }
-}
-
-/// Namespaces wait for their content to go (spec.finalizers), as in Kubernetes.
-fn blocks_deletion(obj: &Value) -> bool {
-    obj.get("kind").and_then(Value::as_str) == Some("Namespace")
-        && obj
-            .pointer("/spec/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty())
 }
 
 /// Types whose `metadata.generation` counts spec changes.
@@ -725,37 +711,6 @@ fn check_namespace(rt: &ResourceType, url_ns: Option<&str>, obj: &mut Value) -> 
             "the namespace of the provided object ({ns}) does not match the namespace sent on the request ({url_ns})"
         ))),
     }
-}
-
-fn expand_generate_name(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
-    if object::name(obj).is_some() {
-        return Ok(());
-    }
-    let prefix = object::meta_str(obj, "generateName")
-        .unwrap_or("")
-        .to_owned();
-    if prefix.is_empty() {
-        return Err(ApiError::invalid(
-            &rt.kind,
-            &rt.group,
-            "",
-            &[validation::FieldError {
-                field: "metadata.name".into(),
-                reason: "FieldValueRequired",
-                message: "Required value: name or generateName is required".into(),
-            }],
-        ));
-    }
-    // Kubernetes' alphabet: no vowels (no words), no look-alike characters.
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut rng = rand::rng();
-    let suffix: String = (0..5)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    let max_prefix = 63usize.saturating_sub(5);
-    let prefix: String = prefix.chars().take(max_prefix).collect();
-    object::meta_mut(obj).insert("name".into(), Value::String(format!("{prefix}{suffix}")));
-    Ok(())
 }
 
 /// Carries what the server owns from the old object into the new one, and

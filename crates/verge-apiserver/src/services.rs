@@ -1,12 +1,13 @@
 //! Service addresses: cluster IPs from the service CIDR (10.96.0.0/12, its
 //! first address reserved for the `kubernetes` Service) and node ports from
-//! 30000–32767, assigned when a Service is created; and the `kubernetes`
-//! Service itself, whose endpoints are this API server.
+//! 30000–32767, assigned by `Resources::create` to every new Service, however
+//! it is created (POST, server-side apply, in process).
 //!
 //! Allocations are not kept anywhere but in the Services: each assignment
-//! reads which addresses and ports the stored Services hold (so a restart
-//! or a deleted Service needs no repair), under one lock that is held until
-//! the Service is stored, so two creates never get the same address.
+//! reads which addresses and ports the stored Services hold (so a restart,
+//! a deleted Service or a dry run needs no repair or release), under one
+//! lock that is held until the Service is stored, so two creates never get
+//! the same address.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -24,15 +25,21 @@ pub const SERVICE_CIDR: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 96, 0, 0), 12);
 /// Node ports (kube-apiserver's `--service-node-port-range` default).
 pub const NODE_PORTS: std::ops::RangeInclusive<i64> = 30000..=32767;
 
-/// Assigns cluster IPs and node ports to new Services.
+/// Serialises assignment with the store write that records it. One lock
+/// for the process: it runs one API server (tests that run several only
+/// wait on each other, briefly).
+static ASSIGNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Formerly the assignment lock of the HTTP layer; assignment now happens
+/// in `Resources::create`. Kept while `ApiServer` still names it.
 #[derive(Default)]
 pub struct Allocator {
-    lock: tokio::sync::Mutex<()>,
+    _retired: (),
 }
 
 /// Held until the Service it was assigned for is stored (or refused).
-pub struct Assigned<'a> {
-    _guard: tokio::sync::MutexGuard<'a, ()>,
+pub struct Assigned {
+    _guard: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
 
 fn cidr_bounds() -> (u32, u32) {
@@ -59,12 +66,17 @@ struct Used {
     node_ports: HashSet<(String, i64)>,
 }
 
-fn used(resources: &Resources) -> Used {
+/// What the stored Services hold, but for the one whose storage key is
+/// `except` (a Service being updated keeps what it holds).
+fn used(resources: &Resources, except: Option<&str>) -> Used {
     let mut u = Used::default();
     let (items, _, _) = resources
         .cache
         .list(&Filter::prefix("/registry/services/"), None, 0);
     for svc in items {
+        if except == Some(svc.key.as_str()) {
+            continue;
+        }
         let v = svc.value();
         let spec = &v["spec"];
         for ip in ips_of(spec) {
@@ -107,95 +119,196 @@ fn invalid(name: &str, field: &str, message: String) -> ApiError {
     )
 }
 
-impl Allocator {
-    /// Fills in `spec.clusterIP(s)` and missing node ports of a Service
-    /// about to be created; a requested address or port that is taken or
-    /// out of range is a 422. Keep the result until the create is done.
-    pub async fn assign<'a>(
-        &'a self,
-        resources: &Resources,
-        svc: &mut Value,
-    ) -> ApiResult<Assigned<'a>> {
-        let guard = self.lock.lock().await;
-        // Everything stored before this point is in the cache after this.
-        resources
-            .cache
-            .sync()
-            .await
-            .map_err(|e| ApiError::timeout(e.to_string()))?;
-        let used = used(resources);
-        let name = crate::object::name(svc).unwrap_or("").to_owned();
-        let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else {
-            return Ok(Assigned { _guard: guard });
-        };
-        let ty = spec
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("ClusterIP")
-            .to_owned();
-        if ty == "ExternalName" {
-            return Ok(Assigned { _guard: guard });
-        }
-        let requested = spec
-            .get("clusterIP")
-            .and_then(Value::as_str)
-            .or_else(|| {
-                spec.get("clusterIPs")
-                    .and_then(|a| a.get(0))
-                    .and_then(Value::as_str)
-            })
-            .unwrap_or("")
-            .to_owned();
-        let ip = match requested.as_str() {
-            "None" => None,
-            "" => Some(pick_ip(&used.ips).ok_or_else(|| {
+/// Fills in `spec.clusterIP(s)` and missing node ports of a Service about
+/// to be created; a requested address or port that is taken or out of
+/// range is a 422. Keep the result until the create is done. A dry run
+/// gets addresses that are free now, and holds nothing.
+pub(crate) async fn assign(
+    resources: &Resources,
+    svc: &mut Value,
+    dry_run: bool,
+) -> ApiResult<Assigned> {
+    let guard = if dry_run {
+        None
+    } else {
+        Some(ASSIGNING.lock().await)
+    };
+    // Everything stored before this point is in the cache after this.
+    resources
+        .cache
+        .sync()
+        .await
+        .map_err(|e| ApiError::timeout(e.to_string()))?;
+    let used = used(resources, None);
+    let name = crate::object::name(svc).unwrap_or("").to_owned();
+    let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(Assigned { _guard: guard });
+    };
+    let ty = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_owned();
+    if ty == "ExternalName" {
+        return Ok(Assigned { _guard: guard });
+    }
+    let requested = spec
+        .get("clusterIP")
+        .and_then(Value::as_str)
+        .or_else(|| {
+            spec.get("clusterIPs")
+                .and_then(|a| a.get(0))
+                .and_then(Value::as_str)
+        })
+        .unwrap_or("")
+        .to_owned();
+    let ip = match requested.as_str() {
+        "None" => None,
+        "" => Some(pick_ip(&used.ips).ok_or_else(|| {
+            invalid(
+                &name,
+                "spec.clusterIPs",
+                "failed to allocate a service IP: the range is full".into(),
+            )
+        })?),
+        other => {
+            let ip: Ipv4Addr = other.parse().map_err(|_| {
                 invalid(
                     &name,
                     "spec.clusterIPs",
-                    "failed to allocate a service IP: the range is full".into(),
+                    format!("Invalid value: [\"{other}\"]: must be a valid IPv4 address"),
                 )
-            })?),
-            other => {
-                let ip: Ipv4Addr = other.parse().map_err(|_| {
-                    invalid(
-                        &name,
-                        "spec.clusterIPs",
-                        format!("Invalid value: [\"{other}\"]: must be a valid IPv4 address"),
-                    )
-                })?;
-                let (base, bits) = SERVICE_CIDR;
-                if !in_cidr(ip) {
-                    return Err(invalid(
-                        &name,
-                        "spec.clusterIPs",
-                        format!(
-                            "Invalid value: [\"{other}\"]: failed to allocate IP {other}: the provided IP ({other}) is not in the valid range. The range of valid IPs is {base}/{bits}"
-                        ),
-                    ));
-                }
-                if used.ips.contains(&ip) {
-                    return Err(invalid(
-                        &name,
-                        "spec.clusterIPs",
-                        format!(
-                            "Invalid value: [\"{other}\"]: failed to allocate IP {other}: provided IP is already allocated"
-                        ),
-                    ));
-                }
-                Some(ip)
+            })?;
+            let (base, bits) = SERVICE_CIDR;
+            if !in_cidr(ip) {
+                return Err(invalid(
+                    &name,
+                    "spec.clusterIPs",
+                    format!(
+                        "Invalid value: [\"{other}\"]: failed to allocate IP {other}: the provided IP ({other}) is not in the valid range. The range of valid IPs is {base}/{bits}"
+                    ),
+                ));
             }
-        };
-        if let Some(ip) = ip {
-            spec.insert("clusterIP".into(), json!(ip.to_string()));
-            spec.insert("clusterIPs".into(), json!([ip.to_string()]));
-            spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
-            spec.entry("ipFamilyPolicy")
-                .or_insert_with(|| json!("SingleStack"));
+            if used.ips.contains(&ip) {
+                return Err(invalid(
+                    &name,
+                    "spec.clusterIPs",
+                    format!(
+                        "Invalid value: [\"{other}\"]: failed to allocate IP {other}: provided IP is already allocated"
+                    ),
+                ));
+            }
+            Some(ip)
         }
-        if ty == "NodePort" || ty == "LoadBalancer" {
-            assign_node_ports(&name, spec, &used.node_ports)?;
+    };
+    if let Some(ip) = ip {
+        spec.insert("clusterIP".into(), json!(ip.to_string()));
+        spec.insert("clusterIPs".into(), json!([ip.to_string()]));
+        spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
+        spec.entry("ipFamilyPolicy")
+            .or_insert_with(|| json!("SingleStack"));
+    }
+    if ty == "NodePort" || ty == "LoadBalancer" {
+        assign_node_ports(&name, spec, &used.node_ports)?;
+    }
+    Ok(Assigned { _guard: guard })
+}
+
+/// Carries a Service's addresses through an update of its main resource,
+/// as kube-apiserver does: node ports a PUT leaves out keep their values
+/// (matched by port and protocol), ports that need one get a free one, a
+/// requested port held by another Service is a 422, and a Service that
+/// stops being ExternalName gets a cluster IP. `key` is its storage key.
+pub(crate) async fn assign_on_update(
+    resources: &Resources,
+    key: &str,
+    old: &Value,
+    new: &mut Value,
+    dry_run: bool,
+) -> ApiResult<Option<Assigned>> {
+    let ty = service_type(new);
+    let node_ports = matches!(ty.as_str(), "NodePort" | "LoadBalancer");
+    if node_ports && matches!(service_type(old).as_str(), "NodePort" | "LoadBalancer") {
+        keep_node_ports(old, new);
+    }
+    let needs_ip = ty != "ExternalName"
+        && new
+            .pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+    if !needs_ip && !node_ports {
+        return Ok(None);
+    }
+    let guard = if dry_run {
+        None
+    } else {
+        Some(ASSIGNING.lock().await)
+    };
+    resources
+        .cache
+        .sync()
+        .await
+        .map_err(|e| ApiError::timeout(e.to_string()))?;
+    let used = used(resources, Some(key));
+    let name = crate::object::name(new).unwrap_or("").to_owned();
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(Some(Assigned { _guard: guard }));
+    };
+    if needs_ip {
+        let ip = pick_ip(&used.ips).ok_or_else(|| {
+            invalid(
+                &name,
+                "spec.clusterIPs",
+                "failed to allocate a service IP: the range is full".into(),
+            )
+        })?;
+        spec.insert("clusterIP".into(), json!(ip.to_string()));
+        spec.insert("clusterIPs".into(), json!([ip.to_string()]));
+        spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
+        spec.entry("ipFamilyPolicy")
+            .or_insert_with(|| json!("SingleStack"));
+    }
+    if node_ports {
+        assign_node_ports(&name, spec, &used.node_ports)?;
+    }
+    Ok(Some(Assigned { _guard: guard }))
+}
+
+fn service_type(svc: &Value) -> String {
+    svc.pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_owned()
+}
+
+/// Fills the node ports `new` leaves out from the same port of `old`.
+fn keep_node_ports(old: &Value, new: &mut Value) {
+    let port_key = |p: &Value| {
+        (
+            p["port"].as_i64(),
+            p["protocol"].as_str().unwrap_or("TCP").to_owned(),
+        )
+    };
+    let kept: Vec<_> = old
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((port_key(p), p["nodePort"].as_i64().filter(|n| *n > 0)?)))
+        .collect();
+    let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for p in ports.iter_mut() {
+        if p["nodePort"].as_i64().is_some_and(|n| n > 0) {
+            continue;
         }
-        Ok(Assigned { _guard: guard })
+        let k = port_key(p);
+        if let (Some((_, np)), Some(map)) =
+            (kept.iter().find(|(pk, _)| *pk == k), p.as_object_mut())
+        {
+            map.insert("nodePort".into(), json!(np));
+        }
     }
 }
 

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod token;
+
 #[derive(Parser)]
 #[command(
     name = "verge",
@@ -37,6 +39,8 @@ enum Command {
     /// --data-dir and writes <data-dir>/admin.kubeconfig, which kubectl uses
     /// as is: `kubectl --kubeconfig <data-dir>/admin.kubeconfig get ns`.
     Server(ServerArgs),
+    /// Manage the join tokens edge nodes join the cluster with.
+    Token(token::TokenArgs),
 }
 
 #[derive(clap::Args)]
@@ -66,6 +70,21 @@ struct ServerArgs {
 
     #[command(flatten)]
     node_lifecycle: NodeLifecycleArgs,
+
+    /// Address and port of the cloud hub's WebSocket (TLS) listener that edge
+    /// nodes connect to; published in cluster-info for joining nodes.
+    #[arg(long, default_value = "0.0.0.0:10000")]
+    hub_listen: SocketAddr,
+
+    /// Address and UDP port of the cloud hub's QUIC listener; published in
+    /// cluster-info for joining nodes.
+    #[arg(long, default_value = "0.0.0.0:10001")]
+    quic_listen: SocketAddr,
+
+    /// Longest validity of a certificate issued for a CertificateSigningRequest
+    /// (a request's spec.expirationSeconds may ask for less).
+    #[arg(long, default_value = "8760h", value_parser = verge_controllers::nodelifecycle::parse_duration)]
+    cluster_signing_duration: std::time::Duration,
 }
 
 /// Node health and taint-based eviction (kube-controller-manager's and
@@ -159,6 +178,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Server(args) => server(args).await,
+            Command::Token(args) => token::run(args).await,
         }
     })
 }
@@ -185,6 +205,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         args.node_lifecycle.default_not_ready_toleration_seconds,
         args.node_lifecycle.default_unreachable_toleration_seconds,
     );
+    let (hub_listen, quic_listen) = (args.hub_listen, args.quic_listen);
+    let cluster_signing_duration = args.cluster_signing_duration;
+    let tls_sans = args.tls_sans.clone();
+    let pki_dir = args.data_dir.join("pki");
     let store = verge_store::SqliteOptions {
         retained_revisions: Some(args.history_revisions),
         ..verge_store::SqliteOptions::default()
@@ -202,6 +226,18 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     })
     .await?;
     settings.service_accounts.tokens = Some(server.tokens.clone());
+    settings.csr_signing = verge_controllers::csrsigner::Settings {
+        ca: Some(std::sync::Arc::new(
+            verge_pki::ClusterCa::load_or_create(&pki_dir).context("loading the cluster CA")?,
+        )),
+        max_validity: cluster_signing_duration,
+    };
+    settings.cluster_info = verge_controllers::clusterinfo::Settings {
+        server_url: Some(advertised_url(&tls_sans, server.local_addr)),
+        ca_pem: server.pki.ca().ca_pem().to_owned(),
+        hub_listen: Some(hub_listen),
+        quic_listen: Some(quic_listen),
+    };
     // Verge's own API types (NodeGroup, GroupedDeployment) are CRDs the
     // server installs, so they are served like any custom resource.
     if let Err(e) = verge_controllers::nodegroup::install_crds(&server.resources).await {
@@ -217,6 +253,22 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(());
     Ok(())
+}
+
+/// The API URL published to joining nodes: the first --tls-san if any, else
+/// the listen address (loopback for a wildcard). Agents use only the port and
+/// take the host from their own --server URL.
+fn advertised_url(tls_sans: &[String], local: SocketAddr) -> String {
+    let host = match tls_sans.first() {
+        Some(san) => san.trim_start_matches('[').trim_end_matches(']').to_owned(),
+        None if local.ip().is_unspecified() => "127.0.0.1".to_owned(),
+        None => local.ip().to_string(),
+    };
+    if host.contains(':') {
+        format!("https://[{host}]:{}", local.port())
+    } else {
+        format!("https://{host}:{}", local.port())
+    }
 }
 
 /// Starts the scheduler and controllers in this process; they stop with it.

@@ -408,3 +408,162 @@ async fn pods_bind_once_and_evict() {
     .expect("force delete");
     assert!(pods.get_opt("p").await.expect("get").is_none());
 }
+
+/// The graceful deletion of a pod on a node lasts through its kubelet's
+/// status writes (kube-apiserver deletes during an update only once the
+/// grace period is over), and ends when the kubelet deletes it with grace 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_pods_outlive_status_writes_until_confirmed() {
+    let c = Cluster::api_only();
+    let pods: Api<Pod> = Api::namespaced(c.client().await, "default");
+    pods.create(&PostParams::default(), &pod("term", Some("edge-1")))
+        .await
+        .expect("create");
+    let graceful = DeleteParams {
+        grace_period_seconds: Some(30),
+        ..DeleteParams::default()
+    };
+    let marked = pods
+        .delete("term", &graceful)
+        .await
+        .expect("delete")
+        .left()
+        .expect("a pod on a node waits for its node");
+    let deadline = marked.metadata.deletion_timestamp.clone().expect("marked");
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(30));
+
+    for (i, phase) in ["Running", "Running", "Succeeded"].into_iter().enumerate() {
+        let status = json!({"status": {"phase": phase, "conditions": [
+            {"type": "Ready", "status": "False", "reason": format!("write{i}")}]}});
+        let written = pods
+            .patch_status("term", &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .expect("status write while terminating");
+        assert_eq!(
+            written.metadata.deletion_timestamp.as_ref(),
+            Some(&deadline)
+        );
+    }
+    let labelled = pods
+        .patch(
+            "term",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"seen": "yes"}}})),
+        )
+        .await
+        .expect("label while terminating");
+    assert_eq!(
+        labelled.metadata.deletion_timestamp.as_ref(),
+        Some(&deadline)
+    );
+    let still = pods.get("term").await.expect("still there");
+    assert_eq!(still.metadata.deletion_timestamp, Some(deadline));
+    assert_eq!(
+        still.status.and_then(|s| s.phase).as_deref(),
+        Some("Succeeded")
+    );
+
+    // The kubelet's confirmation: grace 0 and the pod's uid.
+    let confirm = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(kube::api::Preconditions {
+            uid: still.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let gone = pods.delete("term", &confirm).await.expect("confirm");
+    assert!(gone.is_right(), "a confirmed deletion removes the pod");
+    assert!(pods.get_opt("term").await.expect("get").is_none());
+
+    // With a finalizer, the confirmation ends the grace period and the
+    // finalizer's removal ends the pod (the Job controller's tracking case).
+    let mut held = pod("held", Some("edge-1"));
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    pods.create(&PostParams::default(), &held)
+        .await
+        .expect("create");
+    pods.delete("held", &graceful).await.expect("delete");
+    let confirm = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    let confirmed = pods
+        .delete("held", &confirm)
+        .await
+        .expect("confirm")
+        .left()
+        .expect("the finalizer holds it");
+    assert_eq!(confirmed.metadata.deletion_grace_period_seconds, Some(0));
+    pods.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("remove finalizer");
+    assert!(pods.get_opt("held").await.expect("get").is_none());
+}
+
+/// An update that leaves a finalizer keeps a deleted object; the update
+/// that removes the last one deletes it, and watchers see DELETED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_removing_the_last_finalizer_completes_a_deletion() {
+    let c = Cluster::api_only();
+    let cms: Api<ConfigMap> = Api::namespaced(c.client().await, "default");
+    let mut obj = cm("fin");
+    obj.metadata.finalizers = Some(vec!["example.com/a".into(), "example.com/b".into()]);
+    let created = cms
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("create");
+    let rv = created.metadata.resource_version.expect("rv");
+    let mut events = cms
+        .watch(&WatchParams::default().fields("metadata.name=fin"), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+
+    cms.delete("fin", &DeleteParams::default())
+        .await
+        .expect("delete")
+        .left()
+        .expect("held by finalizers");
+    let labelled = cms
+        .patch(
+            "fin",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"unrelated": "change"}}})),
+        )
+        .await
+        .expect("label");
+    assert!(labelled.metadata.deletion_timestamp.is_some());
+    cms.patch(
+        "fin",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/b"]}})),
+    )
+    .await
+    .expect("remove one finalizer");
+    assert!(cms.get_opt("fin").await.expect("get").is_some(), "one left");
+    cms.patch(
+        "fin",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("remove the last finalizer");
+    assert!(cms.get_opt("fin").await.expect("get").is_none());
+
+    let seen = next_events(&mut events, 4).await;
+    let kinds: Vec<&str> = seen
+        .iter()
+        .map(|e| match e {
+            WatchEvent::Modified(_) => "MODIFIED",
+            WatchEvent::Deleted(_) => "DELETED",
+            _ => "OTHER",
+        })
+        .collect();
+    assert_eq!(kinds, ["MODIFIED", "MODIFIED", "MODIFIED", "DELETED"]);
+    assert!(seen.iter().all(|e| name_of(e) == "fin"));
+}

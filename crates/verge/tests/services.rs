@@ -359,3 +359,114 @@ async fn slices_hold_a_hundred_endpoints_and_change_one_at_a_time() {
     assert_eq!(changed, 1, "only the slice that held big-7 changed");
     fleet.stop().await;
 }
+
+/// Server-side apply creates Services through the same path as POST: each
+/// gets its addresses once, and a taken address is refused as by create.
+#[test]
+fn services_created_by_server_side_apply_get_addresses() {
+    let c = Cluster::api_only();
+    let manifest = c.write_file(
+        "svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: ssa\nspec:\n  selector: {app: ssa}\n  ports: [{port: 80, targetPort: 8080}]\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: ssa-np\nspec:\n  type: NodePort\n  selector: {app: ssa}\n  ports: [{port: 81}]\n",
+    );
+    let path = common::path_str(&manifest);
+    c.kubectl(&["apply", "--server-side", "-f", path]);
+    let ip = get(&c, &["get", "svc", "ssa"], "{.spec.clusterIP}");
+    assert!(in_service_cidr(&ip), "{ip} is in 10.96.0.0/12");
+    assert_eq!(get(&c, &["get", "svc", "ssa"], "{.spec.clusterIPs[0]}"), ip);
+    let np_ip = get(&c, &["get", "svc", "ssa-np"], "{.spec.clusterIP}");
+    assert!(in_service_cidr(&np_ip) && np_ip != ip, "{np_ip}");
+    let node_port: i64 = get(&c, &["get", "svc", "ssa-np"], "{.spec.ports[0].nodePort}")
+        .parse()
+        .expect("a node port");
+    assert!((30000..=32767).contains(&node_port), "{node_port}");
+
+    // Applying again changes nothing: the addresses were assigned once.
+    c.kubectl(&["apply", "--server-side", "-f", path]);
+    assert_eq!(get(&c, &["get", "svc", "ssa"], "{.spec.clusterIP}"), ip);
+    assert_eq!(
+        get(&c, &["get", "svc", "ssa-np"], "{.spec.ports[0].nodePort}"),
+        node_port.to_string()
+    );
+
+    // An explicit address that is taken: kube-apiserver's 422.
+    let taken = c.write_file(
+        "taken.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: dup\nspec:\n  clusterIP: {ip}\n  ports: [{{port: 80}}]\n"
+        ),
+    );
+    let err = c.kubectl_fails(&["apply", "--server-side", "-f", common::path_str(&taken)]);
+    assert!(
+        err.contains(&format!(
+            "Service \"dup\" is invalid: spec.clusterIPs: Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: provided IP is already allocated"
+        )),
+        "{err}"
+    );
+    let out = c.kubectl_output(&["get", "svc", "dup"]);
+    assert!(!out.status.success(), "nothing stored");
+
+    // A server-side dry run shows an address and keeps none.
+    let wanted = c.write_file(
+        "wanted.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: wanted\nspec:\n  clusterIP: 10.100.0.20\n  ports: [{port: 80}]\n",
+    );
+    let wanted = common::path_str(&wanted);
+    let dry = c.kubectl(&[
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "-f",
+        wanted,
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    assert_eq!(dry.trim(), "10.100.0.20");
+    c.kubectl(&["apply", "--server-side", "-f", wanted]);
+    assert_eq!(
+        get(&c, &["get", "svc", "wanted"], "{.spec.clusterIP}"),
+        "10.100.0.20"
+    );
+}
+
+/// A PUT to a missing Service creates it (kube's create-on-update for
+/// Services), with its addresses; for other kinds it stays a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_creates_a_missing_service_with_an_address() {
+    let c = Cluster::api_only();
+    let client = c.client().await;
+    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), "default");
+    let svc = serde_json::from_value(json!({
+        "metadata": {"name": "put"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80}]}
+    }))
+    .expect("service");
+    let created = svcs
+        .replace("put", &PostParams::default(), &svc)
+        .await
+        .expect("PUT creates");
+    let spec = created.spec.expect("spec");
+    let ip = spec.cluster_ip.expect("an address");
+    assert!(in_service_cidr(&ip), "{ip}");
+    let node_port = spec.ports.expect("ports")[0]
+        .node_port
+        .expect("a node port");
+    assert!((30000..=32767).contains(&node_port));
+    // A second PUT is an update: the address stays.
+    let again = svcs
+        .replace("put", &PostParams::default(), &svc)
+        .await
+        .expect("PUT updates");
+    assert_eq!(again.spec.and_then(|s| s.cluster_ip), Some(ip));
+
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let pod = serde_json::from_value(json!({
+        "metadata": {"name": "nope"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+    }))
+    .expect("pod");
+    match pods.replace("nope", &PostParams::default(), &pod).await {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 404),
+        other => panic!("a PUT creates no pod: {other:?}"),
+    }
+}

@@ -107,7 +107,13 @@ pub async fn admit_pod(resources: &Resources, pod: &mut Value) -> ApiResult<()> 
     let Some(rt) = classes_type(resources) else {
         return Ok(());
     };
-    let pod_name = object::name(pod).unwrap_or("").to_owned();
+    // Admission runs before a generated name is drawn: kube-apiserver's
+    // errors name the generateName prefix then.
+    let pod_name = object::name(pod)
+        .filter(|n| !n.is_empty())
+        .or_else(|| object::meta_str(pod, "generateName"))
+        .unwrap_or("")
+        .to_owned();
     let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
         return Ok(());
     };

@@ -305,13 +305,7 @@ async fn create(
             "POST is not allowed on a named object; use PUT or PATCH",
         ));
     }
-    let mut obj = request::decode_object(format, body)?;
-    // Held until the Service is stored, so no other create takes its address.
-    let _assigned = if rp.rt.group.is_empty() && rp.rt.kind == "Service" {
-        Some(api.services.assign(&api.resources, &mut obj).await?)
-    } else {
-        None
-    };
+    let obj = request::decode_object(format, body)?;
     let w = api
         .resources
         .create(&rp.rt, rp.namespace.as_deref(), obj, &query.write_options())
@@ -329,18 +323,42 @@ async fn update(
 ) -> ApiResult<Response> {
     let name = rp.name.as_deref().unwrap_or("");
     let obj = request::decode_object(format, body)?;
-    let w = api
+    let opts = query.write_options();
+    let ns = rp.namespace.as_deref();
+    let w = match api
         .resources
-        .update(
-            &rp.rt,
-            rp.namespace.as_deref(),
-            name,
-            part,
-            &query.write_options(),
-            |_| Ok(obj.clone()),
-        )
-        .await?;
+        .update(&rp.rt, ns, name, part, &opts, |_| Ok(obj.clone()))
+        .await
+    {
+        Err(e)
+            if e.code == StatusCode::NOT_FOUND
+                && part == Part::Main
+                && creates_on_update(&rp.rt)
+                && object::resource_version(&obj).is_none() =>
+        {
+            let mut obj = obj;
+            match object::name(&obj) {
+                None | Some("") => {
+                    object::meta_mut(&mut obj).insert("name".into(), json!(name));
+                }
+                Some(n) if n == name => {}
+                Some(n) => {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({n}) does not match the name on the URL ({name})"
+                    )));
+                }
+            }
+            api.resources.create(&rp.rt, ns, obj, &opts).await?
+        }
+        other => other?,
+    };
     Ok(written_response(&rp.rt, w, query, Representation::Object))
+}
+
+/// Types a PUT creates when missing (their strategies' `AllowCreateOnUpdate`
+/// in kube-apiserver); everything else answers 404.
+fn creates_on_update(rt: &ResourceType) -> bool {
+    rt.group.is_empty() && rt.kind == "Service"
 }
 
 /// Applies a patch body of the given format to `old`.
