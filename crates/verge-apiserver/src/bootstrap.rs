@@ -79,9 +79,11 @@ impl TokenData {
     }
 }
 
-/// Authenticates a bootstrap token against its Secret in the watch cache.
-/// The error is the reason shown to the client in a 401.
-pub fn authenticate(
+/// Authenticates a bootstrap token against its Secret in the watch cache
+/// (brought up to date with the store first, so that a token created a
+/// moment ago on another connection is known). The error is the reason
+/// shown to the client in a 401.
+pub async fn authenticate(
     token: &str,
     registry: &Registry,
     cache: &WatchCache,
@@ -97,7 +99,13 @@ pub fn authenticate(
              or belongs to another cluster); create a new one with `verge token create`"
         )
     };
-    let Some(stored) = cache.get_now(&rt.storage_key(Some(NAMESPACE), &secret_name(id))) else {
+    let key = rt.storage_key(Some(NAMESPACE), &secret_name(id));
+    let stored = match cache.get(&key).await {
+        Ok(found) => found,
+        // The store is slow or unreachable: what the cache has will do.
+        Err(_) => cache.get_now(&key),
+    };
+    let Some(stored) = stored else {
         return Err(unknown());
     };
     let stored = stored.value();

@@ -106,7 +106,7 @@ async fn route(api: &Arc<ApiServer>, req: Request<Body>) -> (&'static str, Strin
         .unwrap_or(Caller(None));
     let identity = match caller.0 {
         Some(identity) => identity,
-        None => match authenticate_bearer(api, req.headers()) {
+        None => match authenticate_bearer(api, req.headers()).await {
             Ok(identity) => identity,
             Err(e) => return ("none", "".into(), e.into_response()),
         },
@@ -271,7 +271,7 @@ async fn route(api: &Arc<ApiServer>, req: Request<Body>) -> (&'static str, Strin
 /// The identity of an `Authorization: Bearer` token: a bootstrap token
 /// (`<id>.<secret>`) or a service-account token; without the header, the
 /// anonymous user. A token that is presented but refused is a 401 saying why.
-fn authenticate_bearer(api: &ApiServer, headers: &HeaderMap) -> Result<Identity, ApiError> {
+async fn authenticate_bearer(api: &ApiServer, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(crate::authz::anonymous());
     };
@@ -295,6 +295,7 @@ fn authenticate_bearer(api: &ApiServer, headers: &HeaderMap) -> Result<Identity,
             &resources.cache,
             jiff::Timestamp::now(),
         )
+        .await
         .map_err(|why| {
             tracing::debug!(reason = %why, "bootstrap token refused");
             ApiError::unauthorized_because(&why)
