@@ -554,7 +554,7 @@ async fn apply(
     let (_, err) = pods::slow_start(create_on.len(), |i| {
         let pod = new_pod(ds, owner, template, &create_on[i], hash);
         async move {
-            match pods::create_pod(client, &pod).await {
+            match client.create(&pod).await {
                 Ok(p) => {
                     let name = p.metadata.name.unwrap_or_default();
                     ctx.recorder

@@ -359,7 +359,7 @@ async fn sync_job(ctx: &Ctx, ns: &str, name: &str) -> Result<Action, Error> {
                     let pod = new_pod(&job, &owner, ns, create[i]);
                     let (recorder, owner) = (&ctx.recorder, &owner);
                     async move {
-                        match pods::create_pod(client, &pod).await {
+                        match client.create(&pod).await {
                             Ok(p) => {
                                 let name = p.metadata.name.unwrap_or_default();
                                 recorder.normal(

@@ -187,25 +187,6 @@ where
     (done, None)
 }
 
-/// Creates a pod, trying again when the name the API generated from its
-/// `generateName` was taken: a 409 for a name the controller never chose
-/// is no reason to fail a reconcile (kube-apiserver retries this itself
-/// since 1.30; with 27⁵ suffixes, thousands of pods of one owner collide).
-pub async fn create_pod(
-    client: &verge_runtime::Client,
-    pod: &Pod,
-) -> Result<Pod, verge_runtime::Error> {
-    const TRIES: usize = 8;
-    let generated = pod.metadata.name.is_none() && pod.metadata.generate_name.is_some();
-    let mut tries = 1;
-    loop {
-        match client.create(pod).await {
-            Err(e) if generated && e.is_already_exists() && tries < TRIES => tries += 1,
-            other => return other,
-        }
-    }
-}
-
 /// The message of a refused create of a pod named by `generate_name`, with
 /// the generated name put back to its prefix (`pods "web-" is forbidden:
 /// …`, as kube-apiserver words it, since it names objects after admission).

@@ -53,8 +53,6 @@ const WORKERS: usize = 4;
 const PARALLEL_WRITES: usize = 64;
 /// Per-pod Events of one sync; beyond this, one Event sums them up.
 const EVENTS_PER_SYNC: usize = 10;
-/// Creates retried when generateName's random suffix collides.
-const GENERATE_NAME_RETRIES: usize = 3;
 
 pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
     let watchers = client
@@ -415,18 +413,7 @@ impl Controller {
             let pod = pods::from_template(template, me, &ns, None, Some(prefix.clone()));
             let created = &created;
             async move {
-                let mut retries = 0;
-                let pod = loop {
-                    match self.client.create(&pod).await {
-                        Ok(created) => break created,
-                        // generateName drew a name that is taken (about one
-                        // in a few thousand at 10,000 pods): draw again.
-                        Err(e) if e.is_already_exists() && retries < GENERATE_NAME_RETRIES => {
-                            retries += 1;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                };
+                let pod = self.client.create(&pod).await?;
                 self.expectations
                     .expect(key, revision_of(pod.metadata.resource_version.as_deref()));
                 created.lock().push(pod.metadata.name.unwrap_or_default());
