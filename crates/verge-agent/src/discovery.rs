@@ -25,6 +25,57 @@ pub const CLUSTER_INFO_NAMESPACE: &str = "kube-public";
 pub const CLUSTER_INFO_NAME: &str = "cluster-info";
 /// The ConfigMap key holding the CA-only kubeconfig.
 pub const KUBECONFIG_KEY: &str = "kubeconfig";
+/// The cloud hub's WebSocket/TLS port (published by the server's
+/// cluster-info controller; see docs/join.md).
+pub const HUB_WEBSOCKET_PORT_KEY: &str = "hub-websocket-port";
+/// The cloud hub's QUIC port.
+pub const HUB_QUIC_PORT_KEY: &str = "hub-quic-port";
+
+/// Where the cloud hub listens, as `HOST:PORT`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HubAddresses {
+    /// WebSocket over TLS.
+    pub websocket: Option<String>,
+    /// QUIC.
+    pub quic: Option<String>,
+}
+
+impl std::fmt::Display for HubAddresses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |a: &Option<String>| a.clone().unwrap_or_else(|| "not published".into());
+        write!(
+            f,
+            "websocket {}, quic {}",
+            show(&self.websocket),
+            show(&self.quic)
+        )
+    }
+}
+
+/// The hub addresses: the published ports on the host of the `--server`
+/// URL, because the server cannot know the name it is reached by (NAT,
+/// load balancers). A port that is absent or not a port is left out.
+pub fn hub_addresses(server_url: &str, data: &BTreeMap<String, String>) -> HubAddresses {
+    let host = server_url
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_string));
+    let address = |key: &str| {
+        let host = host.as_deref()?;
+        let value = data.get(key)?;
+        match value.trim().parse::<u16>() {
+            Ok(port) if port != 0 => Some(format!("{host}:{port}")),
+            _ => {
+                tracing::warn!(key, value = %value, "cluster-info publishes an invalid hub port; ignoring it");
+                None
+            }
+        }
+    };
+    HubAddresses {
+        websocket: address(HUB_WEBSOCKET_PORT_KEY),
+        quic: address(HUB_QUIC_PORT_KEY),
+    }
+}
 
 /// What the server published.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +166,10 @@ pub async fn discover(
     token: &JoinToken,
     shutdown: &mut Shutdown,
 ) -> Result<ClusterInfo, AgentError> {
+    tracing::info!(
+        server = %server_url,
+        "reading cluster-info without verifying the server yet; its CA is accepted only if it matches the token's pin"
+    );
     let unverified = read(client::unverified(server_url)?, server_url, shutdown).await?;
     check_pin(token, &unverified.ca_pem, server_url)?;
     tracing::info!(server = %server_url, pin = %token.ca_pin, "the server's CA matches the token's pin");
@@ -204,6 +259,29 @@ mod tests {
         assert_eq!(
             info.data.get("hub-websocket-port").map(String::as_str),
             Some("10000")
+        );
+    }
+
+    #[test]
+    fn hub_addresses_combine_the_published_ports_with_the_server_host() {
+        let data = BTreeMap::from([
+            (HUB_WEBSOCKET_PORT_KEY.to_string(), "10000".to_string()),
+            (HUB_QUIC_PORT_KEY.to_string(), "10001".to_string()),
+        ]);
+        let hub = hub_addresses("https://cloud.example:6443", &data);
+        assert_eq!(hub.websocket.as_deref(), Some("cloud.example:10000"));
+        assert_eq!(hub.quic.as_deref(), Some("cloud.example:10001"));
+        let v6 = hub_addresses("https://[fd00::1]:6443", &data);
+        assert_eq!(v6.websocket.as_deref(), Some("[fd00::1]:10000"));
+
+        let bad = BTreeMap::from([
+            (HUB_WEBSOCKET_PORT_KEY.to_string(), "http".to_string()),
+            (HUB_QUIC_PORT_KEY.to_string(), "0".to_string()),
+        ]);
+        assert_eq!(hub_addresses("https://h:1", &bad), HubAddresses::default());
+        assert_eq!(
+            hub_addresses("https://h:1", &BTreeMap::new()),
+            HubAddresses::default()
         );
     }
 

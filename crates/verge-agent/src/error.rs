@@ -95,10 +95,9 @@ pub enum AgentError {
     },
 
     /// The server refused the join token (unknown, expired, used up).
-    #[error(
-        "the server refused the join token: {message}; create a new one with `verge token create` \
-         and restart the agent with --token"
-    )]
+    #[error("the server refused the join token: {message}{}",
+        if message.contains("verge token create") { "; then restart the agent with the new --token" }
+        else { "; create a new one with `verge token create` and restart the agent with --token" })]
     TokenRefused {
         /// The server's explanation (it says whether the token expired).
         message: String,

@@ -1,6 +1,7 @@
 //! Joining: discovery, the bootstrap CSR, and installing the certificate;
 //! [`obtain`] is shared with renewal.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use verge_pki::join_token::JoinToken;
@@ -98,6 +99,25 @@ pub(crate) async fn obtain(
         "installed the node certificate"
     );
     Ok(identity)
+}
+
+/// What the server published at join, if it was stored (an unreadable
+/// file is logged and treated as absent: it only informs the hub
+/// connection, which a later join refreshes).
+pub(crate) fn saved_cluster_info(paths: &Paths) -> BTreeMap<String, String> {
+    let path = paths.cluster_info();
+    let text = match files::read_optional(&path) {
+        Ok(Some(text)) => text,
+        Ok(None) => return BTreeMap::new(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the stored cluster-info");
+            return BTreeMap::new();
+        }
+    };
+    serde_json::from_str(&text).unwrap_or_else(|e| {
+        tracing::warn!(path = %path.display(), error = %e, "the stored cluster-info is not a JSON object of strings");
+        BTreeMap::new()
+    })
 }
 
 /// Keeps what the server published (hub addresses among it) for the parts

@@ -110,6 +110,8 @@ pub struct Joined {
     pub node_name: String,
     /// When the node certificate expires.
     pub not_after: Timestamp,
+    /// Where the cloud hub listens, as learned at join.
+    pub hub: discovery::HubAddresses,
 }
 
 /// Runs the agent until `shutdown`: joins (or loads the identity from an
@@ -137,10 +139,13 @@ pub async fn run(
         &mut shutdown,
     )
     .await?;
+    let hub = discovery::hub_addresses(&server_url, &join::saved_cluster_info(&paths));
+    tracing::info!(node = %config.node_name, hub = %hub, "node registered; cloud hub addresses learned at join");
     on_ready(&Joined {
         server_url: server_url.clone(),
         node_name: config.node_name.clone(),
         not_after: identity.not_after,
+        hub,
     });
 
     let (clients_tx, clients_rx) = watch::channel(node_client);

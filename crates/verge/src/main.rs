@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod agent;
 mod token;
 
 #[derive(Parser)]
@@ -39,6 +40,12 @@ enum Command {
     /// --data-dir and writes <data-dir>/admin.kubeconfig, which kubectl uses
     /// as is: `kubectl --kubeconfig <data-dir>/admin.kubeconfig get ns`.
     Server(ServerArgs),
+    /// Run the edge agent: join this node to the cluster and keep it registered.
+    ///
+    /// The first start needs --server and --token (from `verge token create`
+    /// on the cloud); the node key and certificate are then kept under
+    /// --data-dir and later starts need neither.
+    Agent(agent::AgentArgs),
     /// Manage the join tokens edge nodes join the cluster with.
     Token(token::TokenArgs),
 }
@@ -178,6 +185,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Server(args) => server(args).await,
+            Command::Agent(args) => agent::run(args).await,
             Command::Token(args) => token::run(args).await,
         }
     })

@@ -1,0 +1,484 @@
+//! `verge agent` joining a real `verge server`: the real binary as a child
+//! process with its own data directory, checked with kubectl.
+//!
+//! Join token, CA pin, bootstrap CSR, node certificate, Node with the edge
+//! label, Lease renewals; a restart without a token keeps the identity; a
+//! wrong pin, an expired token, a malformed token and an unreachable server
+//! each give the message that says what to do.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Cluster, eventually, path_str};
+use serde_json::Value;
+
+const JOIN_WAIT: Duration = Duration::from_secs(60);
+const EXIT_WAIT: Duration = Duration::from_secs(30);
+
+/// A `verge agent` child process; its stderr is collected for assertions.
+struct Agent {
+    child: Child,
+    ready: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Agent {
+    fn start(data_dir: &Path, args: &[&str]) -> Agent {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_verge"))
+            .arg("agent")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env("VERGE_LOG", "info")
+            .env_remove("VERGE_TOKEN")
+            .env_remove("VERGE_SERVER")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start verge agent");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, ready) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("verge agent is running") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let collected = Arc::new(Mutex::new(String::new()));
+        let sink = collected.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut all = sink.lock().expect("stderr lock");
+                all.push_str(&strip_ansi(&line));
+                all.push('\n');
+            }
+        });
+        Agent {
+            child,
+            ready,
+            stderr: collected,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// Waits for the "is running" line; panics with the agent's log if it
+    /// exits or takes too long.
+    fn wait_ready(&mut self) -> String {
+        let deadline = Instant::now() + JOIN_WAIT;
+        loop {
+            if let Ok(line) = self.ready.recv_timeout(Duration::from_millis(100)) {
+                return line;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "verge agent exited ({status}) before joining:\n{}",
+                    self.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "verge agent did not join within {JOIN_WAIT:?}:\n{}",
+                self.stderr()
+            );
+        }
+    }
+
+    /// Waits for the agent to exit on its own; returns status and stderr.
+    fn wait_exit(&mut self) -> (ExitStatus, String) {
+        let deadline = Instant::now() + EXIT_WAIT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // The reader thread may still hold the last lines.
+                let log = eventually("the agent's last log lines", Duration::from_secs(5), || {
+                    let log = self.stderr();
+                    (!log.is_empty()).then_some(log)
+                });
+                return (status, log);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "verge agent did not exit within {EXIT_WAIT:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        self.wait_exit().0
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The log without terminal colour sequences (ESC [ ... m).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The cluster CA's pin, from the admin kubeconfig.
+fn ca_pin(c: &Cluster) -> String {
+    let yaml = std::fs::read_to_string(&c.kubeconfig).expect("admin kubeconfig");
+    let kubeconfig = verge_pki::Kubeconfig::from_yaml(&yaml).expect("parse kubeconfig");
+    let der = verge_pki::CertifiedKey {
+        cert_pem: kubeconfig.ca_pem,
+        key_pem: String::new(),
+    }
+    .cert_der()
+    .expect("CA DER");
+    verge_pki::join_token::ca_pin(&der).expect("pin")
+}
+
+/// Stores a bootstrap token as Kubernetes does (Secret
+/// kube-system/bootstrap-token-<id>) and returns the join token for it.
+fn bootstrap_token_secret(c: &Cluster, expiration: &str) -> String {
+    let token = verge_pki::join_token::JoinToken::generate(ca_pin(c)).expect("token");
+    c.kubectl(&[
+        "-n",
+        "kube-system",
+        "create",
+        "secret",
+        "generic",
+        &format!("bootstrap-token-{}", token.id),
+        "--type",
+        "bootstrap.kubernetes.io/token",
+        &format!("--from-literal=token-id={}", token.id),
+        &format!("--from-literal=token-secret={}", token.secret),
+        &format!("--from-literal=expiration={expiration}"),
+        "--from-literal=usage-bootstrap-authentication=true",
+        "--from-literal=auth-extra-groups=system:bootstrappers:verge:default-node-token",
+    ]);
+    token.to_string()
+}
+
+/// `verge token create`: the join token is its last line of output.
+fn token_create(c: &Cluster) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_verge"))
+        .args(["token", "create", "--kubeconfig", path_str(&c.kubeconfig)])
+        .env("VERGE_LOG", "warn")
+        .output()
+        .expect("run verge token create");
+    assert!(
+        out.status.success(),
+        "verge token create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout.lines().last().unwrap_or_default().trim().to_string();
+    verge_pki::join_token::parse(&token).expect("verge token create prints a join token");
+    token
+}
+
+fn node_json(c: &Cluster, name: &str) -> Value {
+    serde_json::from_str(&c.kubectl(&["get", "node", name, "-o", "json"])).expect("node json")
+}
+
+fn lease_renew_time(c: &Cluster, name: &str) -> Option<String> {
+    let out = c.kubectl_output(&[
+        "-n",
+        "kube-node-lease",
+        "get",
+        "lease",
+        name,
+        "-o",
+        "jsonpath={.spec.holderIdentity} {.spec.renewTime}",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (holder, renew) = text.split_once(' ')?;
+    (out.status.success() && holder == name && !renew.is_empty()).then(|| renew.to_string())
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn an_agent_joins_registers_an_edge_node_renews_its_lease_and_restarts_without_a_token() {
+    let c = Cluster::start();
+    let token = token_create(&c);
+    let data_dir: PathBuf = c.dir.path().join("agent");
+
+    let mut agent = Agent::start(
+        &data_dir,
+        &[
+            "--server",
+            &c.url,
+            "--token",
+            &token,
+            "--node-name",
+            "edge-1",
+        ],
+    );
+    let line = agent.wait_ready();
+    assert!(line.contains("node edge-1"), "{line}");
+
+    // The Node, labelled as an edge node and as kubelet labels nodes.
+    let node = node_json(&c, "edge-1");
+    let labels = &node["metadata"]["labels"];
+    assert_eq!(labels["node-role.kubernetes.io/edge"], "", "{labels}");
+    assert_eq!(labels["kubernetes.io/hostname"], "edge-1", "{labels}");
+    assert_eq!(labels["kubernetes.io/os"], "linux", "{labels}");
+    assert!(labels["kubernetes.io/arch"].is_string(), "{labels}");
+    let uid = node["metadata"]["uid"].as_str().expect("uid").to_string();
+    let selected = c.kubectl(&[
+        "get",
+        "nodes",
+        "-l",
+        "node-role.kubernetes.io/edge",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(selected.trim(), "node/edge-1");
+
+    // A fresh Lease, renewed again within its 10 s period.
+    let first = eventually("the node Lease", JOIN_WAIT, || {
+        lease_renew_time(&c, "edge-1")
+    });
+    eventually("a Lease renewal", Duration::from_secs(25), || {
+        lease_renew_time(&c, "edge-1").filter(|t| *t != first)
+    });
+
+    // The identity on disk: the pinned CA is the cluster's, the key private.
+    let pki = data_dir.join("pki");
+    assert_eq!(
+        std::fs::read_to_string(pki.join("ca.crt")).expect("ca.crt"),
+        std::fs::read_to_string(c.data_dir.join("pki").join("ca.crt")).expect("server ca.crt")
+    );
+    assert_eq!(mode(&pki.join("node.key")), 0o600);
+    assert_eq!(mode(&data_dir.join("agent.kubeconfig")), 0o600);
+    assert!(!pki.join("node.key.pending").exists());
+    let cert = std::fs::read_to_string(pki.join("node.crt")).expect("node.crt");
+    // The agent's kubeconfig authenticates as the node.
+    let agent_kubeconfig = data_dir.join("agent.kubeconfig");
+    let out = Command::new("kubectl")
+        .args(["--kubeconfig", path_str(&agent_kubeconfig)])
+        .args([
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
+        .env("HOME", &c.home)
+        .output()
+        .expect("kubectl auth whoami");
+    if out.status.success() {
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "system:node:edge-1"
+        );
+    }
+    let out = Command::new("kubectl")
+        .args(["--kubeconfig", path_str(&agent_kubeconfig)])
+        .args(["get", "node", "edge-1", "-o", "jsonpath={.metadata.uid}"])
+        .env("HOME", &c.home)
+        .output()
+        .expect("kubectl get node as the node");
+    assert!(
+        out.status.success(),
+        "the node cannot read its own Node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uid);
+
+    // SIGTERM stops it cleanly.
+    let status = agent.terminate();
+    assert!(
+        status.success(),
+        "exit after SIGTERM: {status}\n{}",
+        agent.stderr()
+    );
+
+    // Restarted with neither --token nor --server, it comes back as the
+    // same node with the same certificate.
+    let mut again = Agent::start(&data_dir, &["--node-name", "edge-1"]);
+    again.wait_ready();
+    assert_eq!(
+        std::fs::read_to_string(pki.join("node.crt")).expect("node.crt"),
+        cert
+    );
+    assert_eq!(node_json(&c, "edge-1")["metadata"]["uid"], uid.as_str());
+    assert!(
+        again.stderr().contains("using the stored node identity"),
+        "{}",
+        again.stderr()
+    );
+    assert!(again.terminate().success());
+
+    // A token given anyway is ignored.
+    let mut with_token = Agent::start(&data_dir, &["--node-name", "edge-1", "--token", &token]);
+    with_token.wait_ready();
+    assert!(
+        with_token.stderr().contains("is not needed and is ignored"),
+        "{}",
+        with_token.stderr()
+    );
+    assert_eq!(
+        std::fs::read_to_string(pki.join("node.crt")).expect("node.crt"),
+        cert
+    );
+}
+
+#[test]
+fn a_token_pinning_another_ca_is_refused_before_anything_is_sent() {
+    let c = Cluster::start();
+    let token = token_create(&c);
+    let mut wrong = verge_pki::join_token::parse(&token).expect("token");
+    wrong.ca_pin = "0".repeat(64);
+    let data_dir = c.dir.path().join("agent");
+    let mut agent = Agent::start(
+        &data_dir,
+        &[
+            "--server",
+            &c.url,
+            "--token",
+            &wrong.to_string(),
+            "--node-name",
+            "edge-2",
+        ],
+    );
+    let (status, log) = agent.wait_exit();
+    assert!(!status.success());
+    assert!(
+        log.contains(
+            "the server's CA does not match the token's pin: wrong server, or a man in the middle"
+        ),
+        "{log}"
+    );
+    // No key generated, no CSR sent, no CA pinned.
+    assert!(!data_dir.join("pki").join("ca.crt").exists());
+    assert!(!data_dir.join("pki").join("node.key.pending").exists());
+    let csrs = c.kubectl(&["get", "csr", "-o", "name"]);
+    assert!(csrs.trim().is_empty(), "{csrs}");
+}
+
+#[test]
+fn an_expired_token_is_refused_saying_so_and_how_to_get_a_new_one() {
+    let c = Cluster::start();
+    // An hour ago: within the server's grace before it deletes expired
+    // tokens, so it still knows this one expired rather than never existed.
+    let expired =
+        k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(1);
+    let token = bootstrap_token_secret(&c, &expired.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let data_dir = c.dir.path().join("agent");
+    let mut agent = Agent::start(
+        &data_dir,
+        &[
+            "--server",
+            &c.url,
+            "--token",
+            &token,
+            "--node-name",
+            "edge-3",
+        ],
+    );
+    let (status, log) = agent.wait_exit();
+    assert!(!status.success());
+    assert!(log.contains("expired"), "{log}");
+    assert!(log.contains("verge token create"), "{log}");
+    assert!(!data_dir.join("pki").join("node.crt").exists());
+    assert!(
+        c.kubectl_output(&["get", "node", "edge-3"])
+            .stderr
+            .starts_with(b"Error from server (NotFound)")
+    );
+}
+
+#[test]
+fn a_malformed_token_or_missing_token_says_what_is_expected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("agent");
+    let mut agent = Agent::start(
+        &data_dir,
+        &[
+            "--server",
+            "https://127.0.0.1:1",
+            "--token",
+            "abcdef.0123456789abcdef",
+            "--node-name",
+            "edge-4",
+        ],
+    );
+    let (status, log) = agent.wait_exit();
+    assert!(!status.success());
+    assert!(log.contains("V1.<id>.<secret>.<ca-sha256>"), "{log}");
+    assert!(
+        !data_dir.exists(),
+        "nothing is written for a malformed token"
+    );
+
+    let mut agent = Agent::start(
+        &data_dir,
+        &["--server", "https://127.0.0.1:1", "--node-name", "edge-4"],
+    );
+    let (status, log) = agent.wait_exit();
+    assert!(!status.success());
+    assert!(log.contains("no --token was given"), "{log}");
+    assert!(log.contains("verge token create"), "{log}");
+}
+
+#[test]
+fn an_unreachable_server_is_retried_with_a_progress_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = format!("V1.abcdef.0123456789abcdef.{}", "0".repeat(64));
+    let agent = Agent::start(
+        &dir.path().join("agent"),
+        &[
+            "--server",
+            &format!("https://127.0.0.1:{port}"),
+            "--token",
+            &token,
+            "--node-name",
+            "edge-5",
+        ],
+    );
+    let log = eventually("two attempts to reach the server", JOIN_WAIT, || {
+        let log = agent.stderr();
+        (log.matches("the server is unreachable").count() >= 2).then_some(log)
+    });
+    assert!(log.contains("check --server"), "{log}");
+    assert!(log.contains("attempt=2"), "{log}");
+}
