@@ -277,7 +277,17 @@ async fn a_node_joins_with_a_token_and_its_certificate_reaches_only_its_own_obje
     );
     assert_eq!(code, 403, "{message}");
     let listed = c.kubectl(&["get", "csr"]);
-    assert!(listed.contains("node-csr-edge-1"), "{listed}");
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("node-csr-edge-1"))
+        .unwrap_or_else(|| panic!("no row for the CSR in {listed}"));
+    assert!(row.contains(KUBELET_SIGNER), "{row}");
+    assert!(
+        row.contains(&format!("system:bootstrap:{}", token.id)),
+        "{row}"
+    );
+    assert!(row.contains("60m"), "requested duration: {row}");
+    assert!(row.ends_with("Approved,Issued"), "{row}");
 
     // The certificate authenticates as the node.
     let node_client = client_from(&cert_kubeconfig(&c, "node.kubeconfig", &cert, &key)).await;
@@ -392,6 +402,7 @@ async fn requests_outside_the_auto_approval_rules_wait_for_an_administrator() {
     }
     let listed = c.kubectl(&["get", "csr", "alice"]);
     assert!(listed.contains("alice"), "{listed}");
+    assert!(listed.trim_end().ends_with("Pending"), "{listed}");
 
     // The requester cannot approve its own request.
     let mut approved = admin_csrs.get("alice").await.expect("csr");

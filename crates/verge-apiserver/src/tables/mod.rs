@@ -13,6 +13,7 @@
 //! custom resources print their CRD's `additionalPrinterColumns`, evaluated
 //! with a small JSONPath engine; anything else prints Name and Age.
 
+mod certificates;
 mod cluster;
 mod config;
 mod custom;
@@ -128,6 +129,9 @@ fn builtin_printer(group: &str, plural: &str) -> &'static Builtin {
         ("batch", "cronjobs") => &workloads::CRON_JOBS,
         ("coordination.k8s.io", "leases") => &cluster::LEASES,
         ("scheduling.k8s.io", "priorityclasses") => &cluster::PRIORITY_CLASSES,
+        ("certificates.k8s.io", "certificatesigningrequests") => {
+            &certificates::CERTIFICATE_SIGNING_REQUESTS
+        }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             &cluster::CUSTOM_RESOURCE_DEFINITIONS
         }
