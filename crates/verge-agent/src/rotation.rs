@@ -39,9 +39,28 @@ impl Rotator {
         mut shutdown: Shutdown,
     ) -> Result<(), AgentError> {
         let mut failures = 0u32;
+        let mut just_renewed = false;
         loop {
             let now = Timestamp::now();
-            match identity.rotation(now) {
+            let rotation = identity.rotation(now);
+            if just_renewed && rotation == Rotation::Due {
+                // A certificate issued already inside its renewal window
+                // (a signing duration short against the CA's backdating of
+                // notBefore) would otherwise be renewed in a tight loop.
+                let wait = until(now, identity.not_after) / 2;
+                tracing::warn!(
+                    not_after = %identity.not_after,
+                    renew_in_s = wait.as_secs(),
+                    "the new node certificate is short-lived (the server's --cluster-signing-duration is short); renewing it again halfway to its expiry"
+                );
+                just_renewed = false;
+                if !self.sleep(wait, &mut shutdown).await {
+                    return Ok(());
+                }
+                continue;
+            }
+            just_renewed = false;
+            match rotation {
                 Rotation::Expired => {
                     return Err(AgentError::IdentityExpired {
                         path: self.paths.cert(),
@@ -75,6 +94,7 @@ impl Rotator {
                             clients.send_replace(client);
                             identity = new;
                             failures = 0;
+                            just_renewed = true;
                         }
                         Err(AgentError::Stopped) => return Ok(()),
                         Err(e) => {

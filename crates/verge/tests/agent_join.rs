@@ -482,3 +482,90 @@ fn an_unreachable_server_is_retried_with_a_progress_line() {
     assert!(log.contains("check --server"), "{log}");
     assert!(log.contains("attempt=2"), "{log}");
 }
+
+/// The identity in `data_dir`, as the agent reads it.
+fn stored_identity(data_dir: &Path) -> verge_agent::identity::NodeIdentity {
+    let pki = data_dir.join("pki");
+    let read = |name: &str| std::fs::read_to_string(pki.join(name)).expect(name);
+    verge_agent::identity::NodeIdentity::from_pem(
+        &read("ca.crt"),
+        &read("node.crt"),
+        &read("node.key"),
+    )
+    .expect("a consistent identity")
+}
+
+#[test]
+fn a_short_lived_certificate_is_renewed_online_and_an_expired_one_needs_a_new_token() {
+    // Certificates valid for 10 s: the agent renews them while it runs.
+    let c = Cluster::start_with(&["--cluster-signing-duration", "10s"]);
+    let token = token_create(&c);
+    let data_dir = c.dir.path().join("agent");
+    let mut agent = Agent::start(
+        &data_dir,
+        &[
+            "--server",
+            &c.url,
+            "--token",
+            &token,
+            "--node-name",
+            "edge-6",
+        ],
+    );
+    agent.wait_ready();
+    let uid = node_json(&c, "edge-6")["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_string();
+    let first = stored_identity(&data_dir);
+
+    // A Lease written after the first certificate expired proves the agent
+    // switched to a renewed one without restarting.
+    eventually(
+        "a Lease renewal after the first certificate expired",
+        Duration::from_secs(40),
+        || {
+            let renewed = lease_renew_time(&c, "edge-6")?
+                .parse::<k8s_openapi::jiff::Timestamp>()
+                .ok()?;
+            (renewed > first.not_after).then_some(())
+        },
+    );
+    assert!(
+        agent.child.try_wait().expect("try_wait").is_none(),
+        "{}",
+        agent.stderr()
+    );
+    assert_ne!(stored_identity(&data_dir).cert_pem, first.cert_pem);
+    assert!(
+        agent.stderr().contains("renewed the node certificate"),
+        "{}",
+        agent.stderr()
+    );
+    assert!(agent.terminate().success());
+
+    // Offline past its expiry, the node must join again and says so.
+    let last = stored_identity(&data_dir);
+    eventually(
+        "the stored certificate to expire",
+        Duration::from_secs(20),
+        || (k8s_openapi::jiff::Timestamp::now() > last.not_after).then_some(()),
+    );
+    let mut expired = Agent::start(&data_dir, &["--node-name", "edge-6"]);
+    let (status, log) = expired.wait_exit();
+    assert!(!status.success());
+    assert!(log.contains("expired"), "{log}");
+    assert!(log.contains("must join again"), "{log}");
+    assert!(log.contains("verge token create"), "{log}");
+
+    // With a new token it joins again as the same Node.
+    let token = token_create(&c);
+    let mut rejoined = Agent::start(&data_dir, &["--node-name", "edge-6", "--token", &token]);
+    rejoined.wait_ready();
+    assert!(
+        rejoined.stderr().contains("joining again with --token"),
+        "{}",
+        rejoined.stderr()
+    );
+    assert_eq!(node_json(&c, "edge-6")["metadata"]["uid"], uid.as_str());
+}
