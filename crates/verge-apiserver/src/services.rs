@@ -128,27 +128,12 @@ pub(crate) async fn assign(
     svc: &mut Value,
     dry_run: bool,
 ) -> ApiResult<Assigned> {
-    let guard = if dry_run {
-        None
-    } else {
-        Some(ASSIGNING.lock().await)
-    };
-    // Everything stored before this point is in the cache after this.
-    resources
-        .cache
-        .sync()
-        .await
-        .map_err(|e| ApiError::timeout(e.to_string()))?;
-    let used = used(resources, None);
+    let (guard, used) = begin(resources, None, dry_run).await?;
     let name = crate::object::name(svc).unwrap_or("").to_owned();
+    let ty = service_type(svc);
     let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else {
         return Ok(Assigned { _guard: guard });
     };
-    let ty = spec
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("ClusterIP")
-        .to_owned();
     if ty == "ExternalName" {
         return Ok(Assigned { _guard: guard });
     }
@@ -164,13 +149,7 @@ pub(crate) async fn assign(
         .to_owned();
     let ip = match requested.as_str() {
         "None" => None,
-        "" => Some(pick_ip(&used.ips).ok_or_else(|| {
-            invalid(
-                &name,
-                "spec.clusterIPs",
-                "failed to allocate a service IP: the range is full".into(),
-            )
-        })?),
+        "" => Some(free_ip(&name, &used)?),
         other => {
             let ip: Ipv4Addr = other.parse().map_err(|_| {
                 invalid(
@@ -202,11 +181,7 @@ pub(crate) async fn assign(
         }
     };
     if let Some(ip) = ip {
-        spec.insert("clusterIP".into(), json!(ip.to_string()));
-        spec.insert("clusterIPs".into(), json!([ip.to_string()]));
-        spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
-        spec.entry("ipFamilyPolicy")
-            .or_insert_with(|| json!("SingleStack"));
+        set_cluster_ip(spec, ip);
     }
     if ty == "NodePort" || ty == "LoadBalancer" {
         assign_node_ports(&name, spec, &used.node_ports)?;
@@ -239,39 +214,57 @@ pub(crate) async fn assign_on_update(
     if !needs_ip && !node_ports {
         return Ok(None);
     }
-    let guard = if dry_run {
-        None
-    } else {
-        Some(ASSIGNING.lock().await)
-    };
-    resources
-        .cache
-        .sync()
-        .await
-        .map_err(|e| ApiError::timeout(e.to_string()))?;
-    let used = used(resources, Some(key));
+    let (guard, used) = begin(resources, Some(key), dry_run).await?;
     let name = crate::object::name(new).unwrap_or("").to_owned();
     let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
         return Ok(Some(Assigned { _guard: guard }));
     };
     if needs_ip {
-        let ip = pick_ip(&used.ips).ok_or_else(|| {
-            invalid(
-                &name,
-                "spec.clusterIPs",
-                "failed to allocate a service IP: the range is full".into(),
-            )
-        })?;
-        spec.insert("clusterIP".into(), json!(ip.to_string()));
-        spec.insert("clusterIPs".into(), json!([ip.to_string()]));
-        spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
-        spec.entry("ipFamilyPolicy")
-            .or_insert_with(|| json!("SingleStack"));
+        set_cluster_ip(spec, free_ip(&name, &used)?);
     }
     if node_ports {
         assign_node_ports(&name, spec, &used.node_ports)?;
     }
     Ok(Some(Assigned { _guard: guard }))
+}
+
+/// Takes the assignment lock (none for a dry run, which keeps nothing) and
+/// reads what the stored Services hold, but for the one at `except`.
+async fn begin(
+    resources: &Resources,
+    except: Option<&str>,
+    dry_run: bool,
+) -> ApiResult<(Option<tokio::sync::MutexGuard<'static, ()>>, Used)> {
+    let guard = if dry_run {
+        None
+    } else {
+        Some(ASSIGNING.lock().await)
+    };
+    // Everything stored before this point is in the cache after this.
+    resources
+        .cache
+        .sync()
+        .await
+        .map_err(|e| ApiError::timeout(e.to_string()))?;
+    Ok((guard, used(resources, except)))
+}
+
+fn free_ip(name: &str, used: &Used) -> ApiResult<Ipv4Addr> {
+    pick_ip(&used.ips).ok_or_else(|| {
+        invalid(
+            name,
+            "spec.clusterIPs",
+            "failed to allocate a service IP: the range is full".into(),
+        )
+    })
+}
+
+fn set_cluster_ip(spec: &mut serde_json::Map<String, Value>, ip: Ipv4Addr) {
+    spec.insert("clusterIP".into(), json!(ip.to_string()));
+    spec.insert("clusterIPs".into(), json!([ip.to_string()]));
+    spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
+    spec.entry("ipFamilyPolicy")
+        .or_insert_with(|| json!("SingleStack"));
 }
 
 fn service_type(svc: &Value) -> String {
