@@ -105,6 +105,9 @@ fn subresources(t: &ResourceType) -> Vec<(&'static str, Value, Vec<&'static str>
     if t.kind == "Namespace" && t.group.is_empty() {
         subs.push(("finalize", own.clone(), vec!["update"]));
     }
+    if t.kind == "CertificateSigningRequest" && t.group == "certificates.k8s.io" {
+        subs.push(("approval", own.clone(), vec!["get", "patch", "update"]));
+    }
     if t.subresources.pod_extras {
         subs.push((
             "binding",

@@ -444,6 +444,26 @@ async fn requests_outside_the_auto_approval_rules_wait_for_an_administrator() {
         conditions(&csr)
     );
 
+    // PATCH of the approval subresource (client-go's other way) works too,
+    // and changes nothing but the conditions.
+    let (bob_pem, _) = csr_pem("bob", &[]);
+    csrs.create(
+        &PostParams::default(),
+        &csr_object("bob", &bob_pem, CLIENT_SIGNER, &["client auth"]),
+    )
+    .await
+    .expect("create bob's CSR");
+    let patch = serde_json::json!({
+        "spec": {"signerName": "example.com/ignored"},
+        "status": {"conditions": [{"type": "Approved", "status": "True", "reason": "Reviewed"}]},
+    });
+    let patched = admin_csrs
+        .patch_approval("bob", &Default::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .expect("admin approves by PATCH");
+    assert_eq!(patched.spec.signer_name, CLIENT_SIGNER);
+    issued_certificate(&csrs, "bob").await;
+
     // Denied stays denied, with no certificate.
     c.kubectl(&["certificate", "deny", "serving"]);
     let csr = admin_csrs.get("serving").await.expect("csr");

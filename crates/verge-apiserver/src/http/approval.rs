@@ -1,6 +1,7 @@
 //! The `approval` subresource of CertificateSigningRequests: what
-//! `kubectl certificate approve/deny` PUT. Only `status.conditions` change
-//! through it; the request and any issued certificate stay as they are.
+//! `kubectl certificate approve/deny` PUT (client-go's UpdateApproval; PATCH
+//! works too). Only `status.conditions` change through it; the request and
+//! any issued certificate stay as they are.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use http::{Request, StatusCode};
 use serde_json::Value;
 
 use super::ApiServer;
-use super::objects::{object_response, read_body};
+use super::objects::{apply_patch, object_response, read_body};
 use crate::object;
 use crate::request::{self, Query, Representation, ResourcePath, Verb};
 use crate::resources::{Part, WriteOptions};
@@ -35,16 +36,12 @@ pub(super) async fn handle(
                 StatusCode::OK,
             ))
         }
-        Verb::Update => {
+        Verb::Update | Verb::Patch => {
             let (format, body) = read_body(req).await?;
-            let incoming = request::decode_object(format, &body)?;
-            let precondition = object::resource_version(&incoming).map(str::to_owned);
-            let conditions = with_timestamps(
-                incoming
-                    .pointer("/status/conditions")
-                    .cloned()
-                    .unwrap_or(Value::Array(Vec::new())),
-            );
+            let replacement = match verb {
+                Verb::Update => Some(request::decode_object(format, &body)?),
+                _ => None,
+            };
             let opts = WriteOptions {
                 subresource: Some("approval"),
                 ..query.write_options()
@@ -52,10 +49,23 @@ pub(super) async fn handle(
             let written = api
                 .resources
                 .update(&rp.rt, None, name, Part::Status, &opts, |old| {
+                    // A PUT carries the whole object; a PATCH applies to the
+                    // stored one. Either way only the conditions are taken.
+                    let incoming = match &replacement {
+                        Some(obj) => obj.clone(),
+                        None => apply_patch(&rp.rt, old, format, &body)?,
+                    };
                     let mut new = old.clone();
-                    new["status"]["conditions"] = conditions.clone();
-                    if let Some(rv) = &precondition {
-                        new["metadata"]["resourceVersion"] = Value::String(rv.clone());
+                    new["status"]["conditions"] = with_timestamps(
+                        incoming
+                            .pointer("/status/conditions")
+                            .cloned()
+                            .unwrap_or(Value::Array(Vec::new())),
+                    );
+                    if let Some(rv) = object::resource_version(&incoming)
+                        && replacement.is_some()
+                    {
+                        new["metadata"]["resourceVersion"] = Value::String(rv.to_owned());
                     }
                     Ok(new)
                 })
@@ -79,7 +89,7 @@ pub(super) async fn handle(
             ))
         }
         _ => Err(ApiError::method_not_allowed(format!(
-            "{} is not supported on the approval subresource; use PUT",
+            "{} is not supported on the approval subresource; use PUT or PATCH",
             verb.as_str()
         ))),
     }
