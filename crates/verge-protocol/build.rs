@@ -1,7 +1,7 @@
 //! Compiles the channel schema. The .proto is the single source of truth; the
 //! generated Rust is never checked in.
 
-use std::io::{Error, ErrorKind};
+use std::io::Error;
 
 const PROTO: &str = "proto/verge/channel/v1/channel.proto";
 
@@ -13,12 +13,9 @@ fn main() -> std::io::Result<()> {
     // buffer instead of being copied into a Vec.
     config.bytes(["."]);
     config.compile_protos(&[PROTO], &["proto"]).map_err(|e| {
-        Error::new(
-            ErrorKind::Other,
-            format!(
-                "compiling {PROTO} failed: {e}. protoc (protobuf-compiler) must be installed; \
-                 run scripts/install-deps, or set PROTOC to its path"
-            ),
-        )
+        Error::other(format!(
+            "compiling {PROTO} failed: {e}. protoc (protobuf-compiler) must be installed; \
+             run scripts/install-deps, or set PROTOC to its path"
+        ))
     })
 }

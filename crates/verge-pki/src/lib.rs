@@ -40,4 +40,6 @@ pub use server::{
     APISERVER_COMMON_NAME, APISERVER_KEY_FILE, DEFAULT_SANS, RENEW_BEFORE, SERVING_VALIDITY,
     ServerPki,
 };
-pub use tls::{ALPN_PROTOCOLS, client_tls_config, crypto_provider, server_tls_config};
+pub use tls::{
+    ALPN_PROTOCOLS, client_tls_config, crypto_provider, mtls_server_tls_config, server_tls_config,
+};

@@ -69,6 +69,30 @@ pub fn server_tls_config(
     Ok(Arc::new(config))
 }
 
+/// A TLS server configuration presenting `serving` that *requires* a client
+/// certificate issued by the CA in `ca_pem` (for `clientAuth`): the cloud
+/// hub's, where every peer is a node. No ALPN is set; callers add their own.
+pub fn mtls_server_tls_config(
+    ca_pem: &str,
+    serving: &CertifiedKey,
+) -> Result<Arc<ServerConfig>, PkiError> {
+    let provider = crypto_provider();
+    let verifier = WebPkiClientVerifier::builder_with_provider(
+        Arc::new(root_store(ca_pem)?),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| PkiError::Tls(format!("client certificate verifier: {e}")))?;
+    let (chain, key) = chain_and_key(serving)?;
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PkiError::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| PkiError::Tls(format!("serving certificate: {e}")))?;
+    Ok(Arc::new(config))
+}
+
 /// A TLS client configuration that trusts only the CA in `ca_pem` and, if
 /// `identity` is given, presents it as client certificate. No ALPN is set.
 pub fn client_tls_config(

@@ -14,13 +14,17 @@ pub const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
 /// same) must fit into one batch.
 pub const MIN_FRAME_BYTES: usize = 2 * 1024 * 1024;
 
-/// Send a Ping after this long without receiving anything. One Ping and one
-/// Pong per interval per link keeps idle traffic well under 0.1 kbit/s.
-pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// Send a Ping after this long without receiving anything. An idle link
+/// then carries one Ping, one Pong and one bare TCP ACK per interval, about
+/// 255 bytes on the wire with TLS and TCP/IP headers: 0.08 kbit/s, under the
+/// 0.1 kbit/s budget per idle node (docs/protocol.md, "Heartbeats").
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(25);
 
-/// Declare the link dead after this long without receiving anything: two
-/// lost Pings and some slack for a congested link.
-pub const DEFAULT_DEAD_AFTER: Duration = Duration::from_secs(40);
+/// Declare the link dead after this long without receiving anything. On an
+/// idle link some frame arrives about every heartbeat interval (whichever
+/// side's timer fires first pings), so this is the interval plus slack for
+/// TCP retransmissions on a lossy link.
+pub const DEFAULT_DEAD_AFTER: Duration = Duration::from_secs(45);
 
 /// Reports the edge may have in flight before it waits for a ReportAck.
 pub const DEFAULT_MAX_UNACKED_REPORTS: u32 = 1024;
