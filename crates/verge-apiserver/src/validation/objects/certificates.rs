@@ -201,3 +201,99 @@ fn validate_update(errs: &mut Errs, obj: &Value, old: &Value) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn request_b64() -> String {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "system:node:edge-1");
+        let pem = params
+            .serialize_request(&key)
+            .expect("csr")
+            .pem()
+            .expect("pem");
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    }
+
+    fn csr() -> Value {
+        json!({
+            "metadata": {"name": "c"},
+            "spec": {
+                "request": request_b64(),
+                "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                "usages": ["client auth"],
+            },
+        })
+    }
+
+    fn fields(obj: &Value, old: Option<&Value>) -> Vec<String> {
+        let mut errs = Errs::default();
+        validate_csr(&mut errs, obj, old);
+        errs.list.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_well_formed_request_passes() {
+        assert!(fields(&csr(), None).is_empty());
+    }
+
+    #[test]
+    fn create_rules() {
+        let mut garbage = csr();
+        garbage["spec"]["request"] = json!("bm90IGEgcmVxdWVzdA==");
+        assert_eq!(fields(&garbage, None), ["spec.request"]);
+        let mut unsigned = csr();
+        unsigned["spec"]["signerName"] = json!("no-slash");
+        unsigned["spec"]["usages"] = json!(["client auth", "client auth", "flying"]);
+        unsigned["spec"]["expirationSeconds"] = json!(60);
+        assert_eq!(
+            fields(&unsigned, None),
+            [
+                "spec.signerName",
+                "spec.usages[1]",
+                "spec.usages[2]",
+                "spec.expirationSeconds"
+            ]
+        );
+        let mut both = csr();
+        both["status"] = json!({"conditions": [
+            {"type": "Approved", "status": "True"},
+            {"type": "Denied", "status": "True"},
+        ]});
+        assert_eq!(fields(&both, None), ["status.conditions"]);
+        let mut early = csr();
+        early["status"] = json!({"certificate": "QUJD"});
+        assert_eq!(fields(&early, None), ["status.certificate"]);
+    }
+
+    #[test]
+    fn update_rules() {
+        let mut old = csr();
+        old["status"] =
+            json!({"conditions": [{"type": "Approved", "status": "True"}], "certificate": "QUJD"});
+        let mut new = old.clone();
+        new["spec"]["usages"] = json!(["client auth", "digital signature"]);
+        assert_eq!(fields(&new, Some(&old)), ["spec"]);
+        let mut unapproved = old.clone();
+        unapproved["status"]["conditions"] = json!([]);
+        unapproved["status"]["certificate"] = json!("REVG");
+        assert_eq!(
+            fields(&unapproved, Some(&old)),
+            [
+                "status.certificate",
+                "status.conditions",
+                "status.certificate"
+            ]
+        );
+        assert!(fields(&old.clone(), Some(&old)).is_empty());
+    }
+}
