@@ -508,13 +508,23 @@ impl Resources {
             return Ok(());
         };
         let key = nsrt.storage_key(None, ns);
-        match self.cache.get_now(&key) {
-            None => Err(ApiError::not_found(&subject(&nsrt, "namespaces", ns))),
-            Some(n) if object::is_deleting(&n.value()) => Err(ApiError::forbidden(format!(
+        let deleting = match self.cache.get_now(&key) {
+            Some(n) => object::is_deleting(&n.value()),
+            // The cache may not have applied a namespace created a moment
+            // ago (the client got its 201 before the watch delivered it):
+            // ask the store, as kube's NamespaceLifecycle does on a miss.
+            None => match self.store.get(&key).await? {
+                None => return Err(ApiError::not_found(&subject(&nsrt, "namespaces", ns))),
+                Some(kv) => serde_json::from_slice::<Value>(&kv.value)
+                    .is_ok_and(|n| object::is_deleting(&n)),
+            },
+        };
+        if deleting {
+            return Err(ApiError::forbidden(format!(
                 "unable to create new content in namespace {ns} because it is being terminated"
-            ))),
-            Some(_) => Ok(()),
+            )));
         }
+        Ok(())
     }
 
     fn after_write(&self, rt: &ResourceType, obj: &Value) {

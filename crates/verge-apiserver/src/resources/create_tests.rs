@@ -263,3 +263,50 @@ async fn service_updates_keep_node_ports_and_assign_new_ones() {
     assert_eq!(err.code.as_u16(), 422);
     assert!(err.message.contains("already allocated"), "{}", err.message);
 }
+
+/// A namespace committed a moment ago may not be in the watch cache yet; a
+/// create in it must not be refused for that (the store is asked on a miss).
+#[tokio::test]
+async fn a_namespace_the_cache_has_not_seen_yet_accepts_content() {
+    let (r, _dir) = resources().await;
+    // A cache over another, empty store stands for one that lags for ever.
+    let (lagging, _other) = resources().await;
+    let r = Resources {
+        cache: lagging.cache.clone(),
+        ..r
+    };
+    let nsrt = r.registry.lookup("", "v1", "namespaces").expect("served");
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fresh"}});
+    r.store
+        .create(
+            &nsrt.storage_key(None, "fresh"),
+            serde_json::to_vec(&ns).expect("json").into(),
+        )
+        .await
+        .expect("namespace stored");
+    assert!(r.cache.get_now(&nsrt.storage_key(None, "fresh")).is_none());
+
+    let mut obj = cm(Some("in-fresh"));
+    obj["metadata"]["namespace"] = json!("fresh");
+    r.create(
+        &configmaps(&r),
+        Some("fresh"),
+        obj,
+        &WriteOptions::default(),
+    )
+    .await
+    .expect("created in a namespace only the store knows");
+
+    let mut obj = cm(Some("nowhere"));
+    obj["metadata"]["namespace"] = json!("missing");
+    let err = r
+        .create(
+            &configmaps(&r),
+            Some("missing"),
+            obj,
+            &WriteOptions::default(),
+        )
+        .await
+        .expect_err("no such namespace");
+    assert_eq!(err.code.as_u16(), 404);
+}
