@@ -398,6 +398,26 @@ mod tests {
     }
 
     #[test]
+    fn heartbeat_frames_stay_small() {
+        // docs/protocol.md budgets idle traffic on these sizes: a Ping sent
+        // a week into a connection, a Pong carrying a current wall clock.
+        let week_us = 7 * 86_400 * 1_000_000;
+        let ping = Envelope::from(pb::Ping {
+            nonce: 100_000,
+            sent_at_us: week_us,
+        });
+        let pong = Envelope::from(pb::Pong {
+            nonce: 100_000,
+            ping_sent_at_us: week_us,
+            now_unix_ms: 1_800_000_000_000,
+        });
+        let ping = encode_frame(CURRENT_VERSION, &ping, MAX_FRAME_BYTES).expect("ping");
+        let pong = encode_frame(CURRENT_VERSION, &pong, MAX_FRAME_BYTES).expect("pong");
+        assert!(ping.len() <= 22, "Ping frame is {} bytes", ping.len());
+        assert!(pong.len() <= 29, "Pong frame is {} bytes", pong.len());
+    }
+
+    #[test]
     fn object_bodies_share_the_frame_buffer() {
         let body = Bytes::from_static(br#"{"kind":"Pod"}"#);
         let env = Envelope::from(pb::SyncBatch {

@@ -16,7 +16,7 @@ pub const MIN_FRAME_BYTES: usize = 2 * 1024 * 1024;
 
 /// Send a Ping after this long without receiving anything. An idle link
 /// then carries one Ping, one Pong and one bare TCP ACK per interval, about
-/// 255 bytes on the wire with TLS and TCP/IP headers: 0.08 kbit/s, under the
+/// 260 bytes on the wire with TLS and TCP/IP headers: 0.083 kbit/s, under the
 /// 0.1 kbit/s budget per idle node (docs/protocol.md, "Heartbeats").
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(25);
 
