@@ -14,6 +14,8 @@ use kube::api::{ObjectMeta, PostParams, WatchEvent, WatchParams};
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::prelude::FromDer;
 
 use crate::identity::{NODE_USER_PREFIX, NODES_GROUP};
 use crate::{AgentError, Shutdown, client};
@@ -208,7 +210,9 @@ pub async fn submit_and_wait(
             let existing = get(&api, &name, server_url, shutdown)
                 .await?
                 .map_err(|e| refused(&e))?;
-            if existing.spec.request.0 != request.csr_pem.as_bytes() {
+            // ECDSA signatures are randomized, so the request's bytes differ
+            // between attempts; the key is what makes it ours.
+            if !same_key(&existing.spec.request.0, &request.key_pem) {
                 return Err(AgentError::Protocol {
                     action: format!("send the certificate signing request {name}"),
                     reason: "a different request with the same name exists".into(),
@@ -294,6 +298,27 @@ pub async fn submit_and_wait(
                 Err(e) => return Err(refused(&e)),
             },
         };
+    }
+}
+
+/// Whether the PEM request `csr_pem` is for the public half of `key_pem`.
+fn same_key(csr_pem: &[u8], key_pem: &str) -> bool {
+    let Ok(key) = KeyPair::from_pem(key_pem) else {
+        return false;
+    };
+    let Ok((_, block)) = x509_parser::pem::parse_x509_pem(csr_pem) else {
+        return false;
+    };
+    match X509CertificationRequest::from_der(&block.contents) {
+        Ok((_, csr)) => {
+            csr.certification_request_info
+                .subject_pki
+                .subject_public_key
+                .data
+                .as_ref()
+                == key.public_key_raw()
+        }
+        Err(_) => false,
     }
 }
 
@@ -415,6 +440,19 @@ mod tests {
         assert_ne!(a.name, other_key.name);
         let other_node = request("edge-2", &key).expect("d");
         assert_ne!(a.name, other_node.name);
+    }
+
+    #[test]
+    fn a_request_is_recognised_by_its_key_not_its_bytes() {
+        let key = new_key().expect("key");
+        let a = request("edge-1", &key).expect("a");
+        let b = request("edge-1", &key).expect("b");
+        // ECDSA signatures are randomized: same key, different bytes.
+        assert_ne!(a.csr_pem, b.csr_pem);
+        assert!(same_key(a.csr_pem.as_bytes(), &key));
+        assert!(same_key(b.csr_pem.as_bytes(), &key));
+        assert!(!same_key(a.csr_pem.as_bytes(), &new_key().expect("other")));
+        assert!(!same_key(b"garbage", &key));
     }
 
     #[test]

@@ -569,3 +569,88 @@ fn a_short_lived_certificate_is_renewed_online_and_an_expired_one_needs_a_new_to
     );
     assert_eq!(node_json(&c, "edge-6")["metadata"]["uid"], uid.as_str());
 }
+
+/// The CSR name in the agent's "waiting for approval" progress line.
+fn waiting_for_csr(agent: &Agent) -> String {
+    let needle = "an admin can run kubectl certificate approve ";
+    let deadline = Instant::now() + JOIN_WAIT;
+    loop {
+        let log = agent.stderr();
+        if let Some(at) = log.find(needle) {
+            let name: String = log[at + needle.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if !name.is_empty() {
+                return name;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not wait for approval within {JOIN_WAIT:?}:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_csr_waiting_for_an_admin_survives_a_restart_and_a_denied_one_is_reported() {
+    // No approver: CSRs wait for `kubectl certificate approve`.
+    let c = Cluster::start_with(&["--controllers", "csrsigning,clusterinfo"]);
+    let token = token_create(&c);
+    let data_dir = c.dir.path().join("agent");
+    let args = [
+        "--server",
+        &c.url,
+        "--token",
+        &token,
+        "--node-name",
+        "edge-7",
+    ];
+    let mut agent = Agent::start(&data_dir, &args);
+    let name = waiting_for_csr(&agent);
+    assert!(name.starts_with("node-csr-"), "{name}");
+    let condition = c.kubectl(&["get", "csr", &name, "-o", "jsonpath={.status.conditions}"]);
+    assert!(condition.trim().is_empty(), "{condition}");
+    assert!(agent.terminate().success(), "{}", agent.stderr());
+
+    // Restarted while its request waits, it finds the same request again.
+    let mut again = Agent::start(&data_dir, &args);
+    assert_eq!(waiting_for_csr(&again), name);
+    assert!(
+        again
+            .stderr()
+            .contains("found the certificate signing request sent before a restart"),
+        "{}",
+        again.stderr()
+    );
+    assert_eq!(c.kubectl(&["get", "csr", "-o", "name"]).lines().count(), 1);
+    c.kubectl(&["certificate", "approve", &name]);
+    again.wait_ready();
+    assert_eq!(
+        node_json(&c, "edge-7")["metadata"]["labels"]["node-role.kubernetes.io/edge"],
+        ""
+    );
+
+    // A denied request stops the agent with the request's name.
+    let other_dir = c.dir.path().join("agent-8");
+    let mut denied = Agent::start(
+        &other_dir,
+        &[
+            "--server",
+            &c.url,
+            "--token",
+            &token,
+            "--node-name",
+            "edge-8",
+        ],
+    );
+    let name = waiting_for_csr(&denied);
+    c.kubectl(&["certificate", "deny", &name]);
+    let (status, log) = denied.wait_exit();
+    assert!(!status.success());
+    assert!(log.contains(&format!("{name} was denied")), "{log}");
+    assert!(log.contains("kubectl describe csr"), "{log}");
+    // The next attempt uses a new key, not the denied request.
+    assert!(!other_dir.join("pki").join("node.key.pending").exists());
+}
