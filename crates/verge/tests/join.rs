@@ -464,9 +464,41 @@ async fn requests_outside_the_auto_approval_rules_wait_for_an_administrator() {
     assert_eq!(patched.spec.signer_name, CLIENT_SIGNER);
     issued_certificate(&csrs, "bob").await;
 
+    // Approved, a serving usage is still refused by the kubelet client
+    // signer: Failed, saying why, and no certificate.
+    c.kubectl(&["certificate", "approve", "serving"]);
+    let failed = tokio::time::timeout(
+        WAIT,
+        kube::runtime::wait::await_condition(
+            admin_csrs.clone(),
+            "serving",
+            |c: Option<&CertificateSigningRequest>| {
+                c.is_some_and(|c| conditions(c).iter().any(|(t, _)| t == "Failed"))
+            },
+        ),
+    )
+    .await
+    .expect("the signer marks the request Failed")
+    .expect("watch")
+    .expect("csr");
+    assert!(
+        conditions(&failed)
+            .contains(&("Failed".to_string(), "SignerValidationFailure".to_string())),
+        "{:?}",
+        conditions(&failed)
+    );
+    assert!(failed.status.and_then(|s| s.certificate).is_none());
+
     // Denied stays denied, with no certificate.
-    c.kubectl(&["certificate", "deny", "serving"]);
-    let csr = admin_csrs.get("serving").await.expect("csr");
+    let (carol_pem, _) = csr_pem("carol", &[]);
+    csrs.create(
+        &PostParams::default(),
+        &csr_object("carol", &carol_pem, CLIENT_SIGNER, &["client auth"]),
+    )
+    .await
+    .expect("create carol's CSR");
+    c.kubectl(&["certificate", "deny", "carol"]);
+    let csr = admin_csrs.get("carol").await.expect("csr");
     assert_eq!(conditions(&csr)[0].0, "Denied");
     assert!(csr.status.and_then(|s| s.certificate).is_none());
 }
