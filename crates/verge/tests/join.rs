@@ -298,6 +298,18 @@ async fn a_node_joins_with_a_token_and_its_certificate_reaches_only_its_own_obje
         .expect("the node registers itself");
     let got = nodes.get("edge-1").await.expect("get own node");
     assert_eq!(got.metadata.name.as_deref(), Some("edge-1"));
+    let ready = serde_json::json!({"status": {"conditions": [{
+        "type": "Ready", "status": "True", "reason": "KubeletReady",
+        "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }]}});
+    nodes
+        .patch_status(
+            "edge-1",
+            &Default::default(),
+            &kube::api::Patch::Merge(&ready),
+        )
+        .await
+        .expect("the node reports its own status");
     let leases: Api<Lease> = Api::namespaced(node_client.clone(), "kube-node-lease");
     let created = leases
         .create(&PostParams::default(), &lease("edge-1"))
@@ -328,6 +340,17 @@ async fn a_node_joins_with_a_token_and_its_certificate_reaches_only_its_own_obje
         .expect("admin creates edge-2");
     let (code, message) = api_error(nodes.get("edge-2").await);
     assert_eq!(code, 403, "{message}");
+    let (code, message) = api_error(
+        nodes
+            .patch_status(
+                "edge-2",
+                &Default::default(),
+                &kube::api::Patch::Merge(&ready),
+            )
+            .await,
+    );
+    assert_eq!(code, 403, "{message}");
+    assert!(message.contains("\"nodes/status\""), "{message}");
     let (code, message) = api_error(
         nodes
             .create(&PostParams::default(), &node_object("edge-3"))
