@@ -71,7 +71,7 @@ struct ServerArgs {
     /// Controllers to run, comma-separated: `all`, `none`, or names from
     /// scheduler, replicaset, deployment, daemonset, statefulset, job,
     /// cronjob, garbagecollector, endpoints, serviceaccount, nodelifecycle,
-    /// nodegroup.
+    /// nodegroup, csrapproving, csrsigning, clusterinfo, tokencleaner.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     controllers: Vec<String>,
 
