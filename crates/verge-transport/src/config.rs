@@ -28,7 +28,8 @@ pub struct TransportConfig {
     pub max_pending_handshakes: usize,
     /// tungstenite's read buffer, allocated up front per WebSocket
     /// connection. Its 128 KiB default would dominate an idle connection's
-    /// memory; frames larger than this are simply read in several calls.
+    /// memory; frames larger than this are simply read in several calls
+    /// (from rustls' own buffer, so no extra system calls).
     pub ws_read_buffer: usize,
 }
 
@@ -42,7 +43,7 @@ impl Default for TransportConfig {
             recv_queue: 16,
             handshake_timeout: Duration::from_secs(10),
             max_pending_handshakes: 512,
-            ws_read_buffer: 4 * 1024,
+            ws_read_buffer: 1024,
         }
     }
 }

@@ -15,11 +15,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::{sleep_until, timeout};
 use tracing::{Instrument, debug, info, warn};
 use verge_pki::Identity;
@@ -170,13 +170,51 @@ enum Outbound {
     Close(pb::Goodbye),
 }
 
-enum Control {
-    Pong(pb::Pong),
-    /// Send this Goodbye (if any) and close.
-    Close(Option<pb::Goodbye>),
+/// What the read side asks the write side to send. Two slots and a Notify
+/// rather than a channel: a tokio channel allocates a 32-slot block up
+/// front, which an idle connection should not carry, and only the latest
+/// Pong matters anyway.
+#[derive(Default)]
+struct Control {
+    pong: Mutex<Option<pb::Pong>>,
+    /// `Some(goodbye)`: send `goodbye` (if any) and close.
+    close: Mutex<Option<Option<pb::Goodbye>>>,
+    wake: Notify,
 }
 
-/// The sending half: cheap to clone, usable from many tasks.
+impl Control {
+    fn pong(&self, pong: pb::Pong) {
+        *lock(&self.pong) = Some(pong);
+        self.wake.notify_one();
+    }
+
+    fn close(&self, goodbye: Option<pb::Goodbye>) {
+        *lock(&self.close) = Some(goodbye);
+        self.wake.notify_one();
+    }
+
+    /// The pending request, closing first.
+    fn take(&self) -> Option<(Option<Envelope>, bool)> {
+        if let Some(goodbye) = lock(&self.close).take() {
+            return Some((goodbye.map(Envelope::from), true));
+        }
+        lock(&self.pong)
+            .take()
+            .map(|pong| (Some(Envelope::from(pong)), false))
+    }
+}
+
+/// Locks a mutex that guards plain data: a panic elsewhere cannot leave it
+/// inconsistent, so poisoning is ignored.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The sending half: cheap to clone, usable from many tasks. When every
+/// Sender (the Connection's included) is gone, the connection sends Goodbye
+/// `NORMAL` after what is queued and closes.
 #[derive(Clone)]
 pub struct Sender {
     tx: mpsc::Sender<Outbound>,
@@ -393,9 +431,9 @@ async fn drive<R: FrameRead, W: FrameWrite>(
     inbound: mpsc::Sender<Box<Envelope>>,
     outbound: mpsc::Receiver<Outbound>,
 ) {
-    let (control_tx, control_rx) = mpsc::channel(4);
-    let read = read_loop(reader, &shared, &inbound, &control_tx);
-    let write = write_loop(writer, &shared, outbound, control_rx);
+    let control = Control::default();
+    let read = read_loop(reader, &shared, &inbound, &control);
+    let write = write_loop(writer, &shared, outbound, &control);
     tokio::pin!(read, write);
     let reason = tokio::select! {
         reason = &mut read => {
@@ -406,12 +444,8 @@ async fn drive<R: FrameRead, W: FrameWrite>(
             }
             let goodbye = goodbye_for(&reason);
             // Bounded: a peer that stopped reading must not hold the task.
-            let _ = timeout(CLOSE_GRACE, async {
-                if control_tx.send(Control::Close(goodbye)).await.is_ok() {
-                    (&mut write).await;
-                }
-            })
-            .await;
+            control.close(goodbye);
+            let _ = timeout(CLOSE_GRACE, &mut write).await;
             reason
         }
         reason = &mut write => reason,
@@ -451,11 +485,16 @@ async fn read_loop<R: FrameRead>(
     mut reader: R,
     shared: &Shared,
     inbound: &mpsc::Sender<Box<Envelope>>,
-    control: &mpsc::Sender<Control>,
+    control: &Control,
 ) -> TransportError {
     loop {
         let dead_after = shared.dead_after();
-        let frame = match timeout(dead_after, reader.next_frame()).await {
+        let next = tokio::select! {
+            next = timeout(dead_after, reader.next_frame()) => next,
+            // The caller dropped its Receiver: close now, not at the next frame.
+            () = inbound.closed() => return TransportError::Closed,
+        };
+        let frame = match next {
             Err(_) => {
                 return TransportError::DeadLink {
                     silent_for: dead_after,
@@ -493,9 +532,8 @@ async fn read_loop<R: FrameRead>(
                     ping_sent_at_us: ping.sent_at_us,
                     now_unix_ms: unix_ms(),
                 };
-                // A full control queue means Pongs are already pending; the
-                // peer only needs some frame from us to stay satisfied.
-                let _ = control.try_send(Control::Pong(pong));
+                // Replaces a Pong not yet sent: the peer needs only one.
+                control.pong(pong);
             }
             Some(Body::Pong(pong)) => {
                 let rtt = shared.now_us().saturating_sub(pong.ping_sent_at_us);
@@ -522,7 +560,7 @@ async fn write_loop<W: FrameWrite>(
     mut writer: W,
     shared: &Shared,
     mut outbound: mpsc::Receiver<Outbound>,
-    mut control: mpsc::Receiver<Control>,
+    control: &Control,
 ) -> TransportError {
     let mut last_ping_us = 0u64;
     let mut nonce = 0u64;
@@ -532,10 +570,9 @@ async fn write_loop<W: FrameWrite>(
         let due = shared.start + Duration::from_micros(quiet_since.saturating_add(interval_us));
         let (frame, closing) = tokio::select! {
             biased;
-            message = control.recv() => match message {
-                Some(Control::Pong(pong)) => (Some(Envelope::from(pong)), false),
-                Some(Control::Close(goodbye)) => (goodbye.map(Envelope::from), true),
-                None => (None, true),
+            () = control.wake.notified() => match control.take() {
+                Some(request) => request,
+                None => continue,
             },
             () = sleep_until(due.into()) => {
                 let now = shared.now_us();

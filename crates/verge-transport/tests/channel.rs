@@ -240,6 +240,23 @@ async fn quic_exchanges_frames_with_mutual_tls() {
     exchange_frames_with_mutual_tls(TransportKind::Quic).await;
 }
 
+#[tokio::test]
+async fn dropping_the_receiver_closes_the_connection_with_a_goodbye() {
+    let pki = Pki::new();
+    let mut hub = Hub::start(TransportKind::WebSocket, &pki, &fast()).await;
+    let (mut client, server) = connect_node(&mut hub, &pki, "edge-1").await;
+    let (sender, receiver, _peer) = server.split();
+    drop(receiver);
+    match recv(&mut client).await {
+        Err(TransportError::PeerClosed { code, .. }) => assert_eq!(code, ErrorCode::Normal),
+        other => panic!("expected PeerClosed, got {other:?}"),
+    }
+    assert_eq!(
+        sender.send(&caught_up(1)).await,
+        Err(TransportError::Closed)
+    );
+}
+
 async fn foreign_client_certificate_is_refused(kind: TransportKind) {
     let pki = Pki::new();
     let rogue_ca = Pki::new();
@@ -275,6 +292,33 @@ async fn websocket_refuses_a_client_certificate_from_another_ca() {
 #[tokio::test]
 async fn quic_refuses_a_client_certificate_from_another_ca() {
     foreign_client_certificate_is_refused(TransportKind::Quic).await;
+}
+
+#[tokio::test]
+async fn a_client_without_a_certificate_is_refused() {
+    let pki = Pki::new();
+    let mut hub = Hub::start(TransportKind::WebSocket, &pki, &fast()).await;
+    let tls = verge_pki::client_tls_config(pki.ca.ca_pem(), None).expect("TLS config");
+    let tcp = TcpStream::connect(hub.addr()).await.expect("TCP");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    // TLS 1.3: the client finishes its side, the server's refusal arrives
+    // with the first read, i.e. during the WebSocket upgrade.
+    let refused = async {
+        let tls = tokio_rustls::TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await?;
+        let mut request = format!("wss://{}{WS_PATH}", hub.addr()).into_client_request()?;
+        request.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(WS_SUBPROTOCOL),
+        );
+        tokio_tungstenite::client_async(request, tls).await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    };
+    let result = timeout(DEADLINE, refused).await.expect("answered in time");
+    assert!(result.is_err(), "an anonymous client got through");
+    let (_client, server) = connect_node(&mut hub, &pki, "edge-1").await;
+    assert_eq!(server.peer().node_name(), Some("edge-1"));
 }
 
 /// A raw WebSocket client over TLS with a valid node certificate, driven by
