@@ -397,6 +397,45 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        // The fuzz target's property, run by every `cargo test`: any bytes,
+        // in either mode, give frames or a typed error, never a panic, and
+        // never a frame over the limit.
+        #[test]
+        fn decoding_is_total(
+            mut bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            header in proptest::bool::ANY,
+            step in 1usize..64,
+        ) {
+            if header {
+                let len = (bytes.len() as u32).to_be_bytes();
+                let mut framed = vec![MAGIC[0], MAGIC[1], CURRENT_VERSION, 0];
+                framed.extend_from_slice(&len);
+                framed.append(&mut bytes);
+                bytes = framed;
+            }
+            let decoder = FrameDecoder::new(256);
+            if let Ok(frame) = decoder.decode_message(Bytes::from(bytes.clone())) {
+                proptest::prop_assert!(frame.wire_len() <= 256);
+                let _ = frame.envelope();
+            }
+            let mut buf = BytesMut::new();
+            'feed: for piece in bytes.chunks(step) {
+                buf.extend_from_slice(piece);
+                loop {
+                    match decoder.decode(&mut buf) {
+                        Ok(Some(frame)) => {
+                            proptest::prop_assert!(frame.wire_len() <= 256);
+                            let _ = frame.envelope();
+                        }
+                        Ok(None) => break,
+                        Err(_) => break 'feed,
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn heartbeat_frames_stay_small() {
         // docs/protocol.md budgets idle traffic on these sizes: a Ping sent
