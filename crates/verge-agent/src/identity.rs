@@ -34,10 +34,7 @@ use crate::files::{self, MODE_PRIVATE, MODE_PUBLIC};
 /// decision testable and the window wide for nodes that are often offline).
 pub const RENEW_AT_FRACTION: f64 = 0.8;
 
-/// The user prefix of node certificates (Kubernetes' node authorizer).
-pub const NODE_USER_PREFIX: &str = "system:node:";
-/// The group of node certificates.
-pub const NODES_GROUP: &str = "system:nodes";
+pub use verge_pki::{NODE_USER_PREFIX, NODES_GROUP};
 
 /// Where the agent keeps its files.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,10 +23,7 @@ use crate::bootstrap::BOOTSTRAPPERS_GROUP;
 
 /// The group of cluster administrators.
 pub const MASTERS_GROUP: &str = verge_pki::ADMIN_GROUP;
-/// The group of node identities.
-pub const NODES_GROUP: &str = "system:nodes";
-/// The user name prefix of node identities.
-pub const NODE_USER_PREFIX: &str = "system:node:";
+pub use verge_pki::{NODE_USER_PREFIX, NODES_GROUP};
 /// The namespace of node heartbeat Leases.
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 /// The user of requests without credentials.
@@ -71,12 +68,6 @@ pub fn is_master(identity: &Identity) -> bool {
     identity.groups.iter().any(|g| g == MASTERS_GROUP)
 }
 
-/// The node name of a node identity (`system:node:<name>` in `system:nodes`).
-pub fn node_name(identity: &Identity) -> Option<&str> {
-    let name = identity.user.strip_prefix(NODE_USER_PREFIX)?;
-    (!name.is_empty() && identity.groups.iter().any(|g| g == NODES_GROUP)).then_some(name)
-}
-
 pub fn is_bootstrapper(identity: &Identity) -> bool {
     identity.groups.iter().any(|g| g == BOOTSTRAPPERS_GROUP)
 }
@@ -109,7 +100,7 @@ pub fn authorize(identity: &Identity, a: &Attributes<'_>, facts: &dyn Facts) -> 
     if is_anonymous(identity) {
         return Decision::Deny("anonymous requests may only read cluster-info");
     }
-    let node = node_name(identity);
+    let node = identity.node_name();
     if a.group == "certificates.k8s.io" && a.resource == "certificatesigningrequests" {
         if node.is_none() && !is_bootstrapper(identity) {
             return Decision::Deny("only bootstrap tokens and nodes may request certificates");

@@ -30,13 +30,6 @@ pub const NODE_PORTS: std::ops::RangeInclusive<i64> = 30000..=32767;
 /// wait on each other, briefly).
 static ASSIGNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Formerly the assignment lock of the HTTP layer; assignment now happens
-/// in `Resources::create`. Kept while `ApiServer` still names it.
-#[derive(Default)]
-pub struct Allocator {
-    _retired: (),
-}
-
 /// Held until the Service it was assigned for is stored (or refused).
 pub struct Assigned {
     _guard: Option<tokio::sync::MutexGuard<'static, ()>>,

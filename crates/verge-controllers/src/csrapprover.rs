@@ -25,8 +25,7 @@ const NAME: &str = "csrapproving";
 pub const KUBELET_CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
 /// The signer of other API client certificates (always approved by hand).
 pub const CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client";
-pub const NODES_GROUP: &str = "system:nodes";
-pub const NODE_USER_PREFIX: &str = "system:node:";
+pub use verge_pki::{NODE_USER_PREFIX, NODES_GROUP};
 const BOOTSTRAPPERS_GROUP: &str = "system:bootstrappers";
 /// Usages a client certificate may ask for; `client auth` is required.
 pub const CLIENT_USAGES: &[&str] = &["client auth", "digital signature", "key encipherment"];

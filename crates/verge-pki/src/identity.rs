@@ -16,6 +16,21 @@ pub struct Identity {
     pub groups: Vec<String>,
 }
 
+/// The user name prefix of node identities (Kubernetes' Node authorizer
+/// convention: `system:node:<name>`).
+pub const NODE_USER_PREFIX: &str = "system:node:";
+/// The group every node identity carries.
+pub const NODES_GROUP: &str = "system:nodes";
+
+impl Identity {
+    /// The node name, when this identity is a node's (`system:node:<name>`
+    /// in `system:nodes`).
+    pub fn node_name(&self) -> Option<&str> {
+        let name = self.user.strip_prefix(NODE_USER_PREFIX)?;
+        (!name.is_empty() && self.groups.iter().any(|g| g == NODES_GROUP)).then_some(name)
+    }
+}
+
 /// Reads the identity from a DER certificate.
 ///
 /// This only reads names; it does not verify anything. Use it on a

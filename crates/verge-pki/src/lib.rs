@@ -32,7 +32,7 @@ pub use ca::{
 };
 pub use csr_info::{CsrSubject, inspect_csr};
 pub use error::PkiError;
-pub use identity::{Identity, identity_from_der, peer_identity};
+pub use identity::{Identity, NODE_USER_PREFIX, NODES_GROUP, identity_from_der, peer_identity};
 pub use kubeconfig::Kubeconfig;
 pub use sakey::{SA_KEY_FILE, ServiceAccountKey};
 pub use server::{

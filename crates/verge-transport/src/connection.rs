@@ -32,11 +32,7 @@ use crate::error::TransportError;
 /// How long a closing connection may take to send its Goodbye.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// The user name prefix of node client certificates (Kubernetes' Node
-/// authorizer convention).
-pub const NODE_USER_PREFIX: &str = "system:node:";
-/// The group every node client certificate carries.
-pub const NODES_GROUP: &str = "system:nodes";
+pub use verge_pki::{NODE_USER_PREFIX, NODES_GROUP};
 
 /// Which transport a connection runs over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,9 +60,7 @@ impl Peer {
     /// The node name, when the peer's certificate names a node
     /// (`CN=system:node:<name>`, `O=system:nodes`).
     pub fn node_name(&self) -> Option<&str> {
-        let identity = self.identity.as_ref()?;
-        let name = identity.user.strip_prefix(NODE_USER_PREFIX)?;
-        (!name.is_empty() && identity.groups.iter().any(|g| g == NODES_GROUP)).then_some(name)
+        self.identity.as_ref()?.node_name()
     }
 }
 

@@ -146,7 +146,7 @@ pub(super) async fn admit(
         return Ok(req);
     }
     let group_resource = (rp.rt.group.as_str(), rp.rt.plural.as_str());
-    let node = authz::node_name(identity).filter(|_| !authz::is_master(identity));
+    let node = identity.node_name().filter(|_| !authz::is_master(identity));
     match group_resource {
         ("certificates.k8s.io", "certificatesigningrequests") => {
             let (parts, body) = split(req).await?;

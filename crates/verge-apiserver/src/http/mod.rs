@@ -42,8 +42,6 @@ pub struct ApiServer {
     /// Issues and verifies service-account tokens; without it bearer
     /// tokens are refused and TokenRequest fails.
     pub tokens: Option<Arc<crate::tokens::Tokens>>,
-    /// Cluster IPs and node ports of new Services.
-    pub services: crate::services::Allocator,
 }
 
 /// Who is asking: set on each connection from its verified client certificate.
@@ -59,7 +57,6 @@ impl ApiServer {
             metrics: Metrics::new(),
             resources,
             tokens: None,
-            services: crate::services::Allocator::default(),
         })
     }
 
@@ -75,7 +72,6 @@ impl ApiServer {
             metrics: Metrics::new(),
             resources,
             tokens: Some(tokens),
-            services: crate::services::Allocator::default(),
         })
     }
 }
