@@ -117,16 +117,7 @@ pub async fn main(
         Which::Rollout(a) => rollout(verge, keep_data, &a).await?,
         Which::Memory(a) => memory(verge, keep_data, &a).await?,
     };
-    println!();
-    println!("Machine: {}", procstat::machine());
-    println!(
-        "Date: {}",
-        jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC")
-    );
-    println!();
-    println!("| Scenario | Target | Measured | Reproduce |");
-    println!("|---|---|---|---|");
-    println!("{row}");
+    crate::print_results(&[row]);
     Ok(())
 }
 

@@ -203,18 +203,7 @@ fn main() -> anyhow::Result<()> {
         let row = runtime.block_on(run_one(&cli, scenario, &command))?;
         rows.push(row);
     }
-    println!();
-    println!("Machine: {}", procstat::machine());
-    println!(
-        "Date: {}",
-        jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC")
-    );
-    println!();
-    println!("| Scenario | Target | Measured | Reproduce |");
-    println!("|---|---|---|---|");
-    for r in rows {
-        println!("{r}");
-    }
+    print_results(&rows);
     // Watch streams and connections end with the runtime.
     runtime.shutdown_timeout(Duration::from_secs(2));
     Ok(())
@@ -649,4 +638,21 @@ async fn list_scenario(
         mib(r.rss_after_lists_kib),
         mib(r.hwm_kib),
     ))
+}
+
+/// The machine, the date and a Markdown table of result rows, ready for
+/// docs/benchmarks.md.
+fn print_results(rows: &[String]) {
+    println!();
+    println!("Machine: {}", procstat::machine());
+    println!(
+        "Date: {}",
+        jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC")
+    );
+    println!();
+    println!("| Scenario | Target | Measured | Reproduce |");
+    println!("|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
 }
