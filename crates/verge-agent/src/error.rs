@@ -156,19 +156,8 @@ pub enum AgentError {
         reason: String,
     },
 
-    /// A file in the data directory could not be read or written.
-    #[error("cannot {action} {path}: {source}")]
-    Io {
-        /// What the agent was doing.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-
-    /// Building a client or kubeconfig failed.
+    /// A key, certificate, kubeconfig or other file of the data directory
+    /// could not be made, read or written.
     #[error("{0}")]
     Pki(#[from] verge_pki::PkiError),
 
@@ -188,18 +177,4 @@ pub enum AgentError {
     /// The agent was asked to stop before it finished joining.
     #[error("stopped before the node finished joining")]
     Stopped,
-}
-
-impl AgentError {
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        AgentError::Io {
-            action,
-            path: path.into(),
-            source,
-        }
-    }
 }

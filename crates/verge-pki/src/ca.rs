@@ -22,7 +22,7 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 
-use crate::fsutil::{self, DirLock, MODE_PRIVATE, MODE_PUBLIC};
+use crate::files::{self, DirLock, MODE_PRIVATE, MODE_PUBLIC};
 use crate::names::{self, San};
 use crate::{PkiError, der, pem};
 
@@ -169,7 +169,7 @@ impl ClusterCa {
     /// if missing. Concurrent callers on one directory are serialized by a
     /// lock file.
     pub fn load_or_create(dir: &Path) -> Result<ClusterCa, PkiError> {
-        fsutil::ensure_dir(dir)?;
+        files::ensure_dir(dir)?;
         let _lock = DirLock::acquire(dir)?;
         ClusterCa::load_or_create_locked(dir)
     }
@@ -178,11 +178,11 @@ impl ClusterCa {
     pub(crate) fn load_or_create_locked(dir: &Path) -> Result<ClusterCa, PkiError> {
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
-        let cert = fsutil::read_optional(&cert_path)?;
-        let key = fsutil::read_optional(&key_path)?;
+        let cert = files::read_optional(&cert_path)?;
+        let key = files::read_optional(&key_path)?;
         match (cert, key) {
             (Some(cert), Some(key)) => {
-                fsutil::warn_if_exposed(&key_path);
+                files::warn_if_exposed(&key_path);
                 let ca = ClusterCa::from_pem_files(&cert, &cert_path, &key, &key_path)?;
                 tracing::debug!(dir = %dir.display(), not_after = %ca.not_after, "loaded cluster CA");
                 Ok(ca)
@@ -226,8 +226,8 @@ impl ClusterCa {
         // Load through the same path as a restart does, before anything is
         // written, so that what lands on disk is known to be loadable.
         let ca = ClusterCa::from_pem_files(&cert_pem, cert_path, &key_pem, key_path)?;
-        fsutil::write_atomic(key_path, key_pem.as_bytes(), MODE_PRIVATE)?;
-        fsutil::write_atomic(cert_path, cert_pem.as_bytes(), MODE_PUBLIC)?;
+        files::write_atomic(key_path, key_pem.as_bytes(), MODE_PRIVATE)?;
+        files::write_atomic(cert_path, cert_pem.as_bytes(), MODE_PUBLIC)?;
         tracing::info!(
             cert = %cert_path.display(),
             key = %key_path.display(),

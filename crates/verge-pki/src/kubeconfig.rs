@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use crate::PkiError;
-use crate::fsutil::{self, MODE_PRIVATE};
+use crate::files::{self, MODE_PRIVATE};
 
 /// A single-cluster, single-user kubeconfig with everything inline.
 #[derive(Clone, PartialEq, Eq)]
@@ -164,9 +164,9 @@ impl Kubeconfig {
     pub fn write(&self, path: &Path) -> Result<(), PkiError> {
         let yaml = self.to_yaml()?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fsutil::ensure_dir(parent)?;
+            files::ensure_dir(parent)?;
         }
-        fsutil::write_atomic(path, yaml.as_bytes(), MODE_PRIVATE)
+        files::write_atomic(path, yaml.as_bytes(), MODE_PRIVATE)
     }
 
     /// Reads back a kubeconfig of the shape [`Kubeconfig::to_yaml`] writes:

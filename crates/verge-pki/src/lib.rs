@@ -16,7 +16,7 @@ mod ca;
 mod csr_info;
 mod der;
 mod error;
-mod fsutil;
+pub mod files;
 mod identity;
 pub mod join_token;
 mod kubeconfig;

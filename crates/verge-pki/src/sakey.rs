@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rcgen::{KeyPair, PublicKeyData};
 
 use crate::PkiError;
-use crate::fsutil::{self, DirLock, MODE_PRIVATE};
+use crate::files::{self, DirLock, MODE_PRIVATE};
 
 /// File name of the service-account signing key (PKCS#8 PEM).
 pub const SA_KEY_FILE: &str = "sa.key";
@@ -35,12 +35,12 @@ impl ServiceAccountKey {
     /// not a P-256 key is an error: replacing it would silently invalidate
     /// every token issued with it.
     pub fn load_or_create(pki_dir: &Path) -> Result<ServiceAccountKey, PkiError> {
-        fsutil::ensure_dir(pki_dir)?;
+        files::ensure_dir(pki_dir)?;
         let _lock = DirLock::acquire(pki_dir)?;
         let path = pki_dir.join(SA_KEY_FILE);
-        let key = match fsutil::read_optional(&path)? {
+        let key = match files::read_optional(&path)? {
             Some(pem) => {
-                fsutil::warn_if_exposed(&path);
+                files::warn_if_exposed(&path);
                 let key = KeyPair::from_pem(&pem).map_err(|e| {
                     PkiError::bad_file(
                         &path,
@@ -60,7 +60,7 @@ impl ServiceAccountKey {
             None => {
                 let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
                     .map_err(|e| PkiError::generate("service-account signing key", e))?;
-                fsutil::write_atomic(&path, key.serialize_pem().as_bytes(), MODE_PRIVATE)?;
+                files::write_atomic(&path, key.serialize_pem().as_bytes(), MODE_PRIVATE)?;
                 tracing::info!(key = %path.display(), "created the service-account signing key");
                 key
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::ca::{asn1_to_timestamp, parse_certificate};
-use crate::fsutil::{self, DirLock, MODE_PRIVATE, MODE_PUBLIC};
+use crate::files::{self, DirLock, MODE_PRIVATE, MODE_PUBLIC};
 use crate::names::{self, San};
 use crate::{CertifiedKey, ClusterCa, Kubeconfig, PkiError, identity_from_der, pem, tls};
 
@@ -84,7 +84,7 @@ impl ServerPki {
         sans: &[String],
         hostname: Option<String>,
     ) -> Result<ServerPki, PkiError> {
-        fsutil::ensure_dir(pki_dir)?;
+        files::ensure_dir(pki_dir)?;
         let _lock = DirLock::acquire(pki_dir)?;
         let ca = ClusterCa::load_or_create_locked(pki_dir)?;
 
@@ -184,13 +184,13 @@ fn ensure_leaf(
     want: &Want<'_>,
     issue: impl FnOnce() -> Result<CertifiedKey, PkiError>,
 ) -> Result<CertifiedKey, PkiError> {
-    let cert = fsutil::read_optional(cert_path);
-    let key = fsutil::read_optional(key_path);
+    let cert = files::read_optional(cert_path);
+    let key = files::read_optional(key_path);
     let reason = match (cert, key) {
         (Ok(Some(cert_pem)), Ok(Some(key_pem))) => {
             match check_leaf(ca, &cert_pem, &key_pem, want) {
                 Ok(()) => {
-                    fsutil::warn_if_exposed(key_path);
+                    files::warn_if_exposed(key_path);
                     tracing::debug!(cert = %cert_path.display(), "reusing certificate");
                     return Ok(CertifiedKey { cert_pem, key_pem });
                 }
@@ -205,8 +205,8 @@ fn ensure_leaf(
         (Ok(Some(_)), Ok(None)) => format!("{} is missing", key_path.display()),
     };
     let issued = issue()?;
-    fsutil::write_atomic(key_path, issued.key_pem.as_bytes(), MODE_PRIVATE)?;
-    fsutil::write_atomic(cert_path, issued.cert_pem.as_bytes(), MODE_PUBLIC)?;
+    files::write_atomic(key_path, issued.key_pem.as_bytes(), MODE_PRIVATE)?;
+    files::write_atomic(cert_path, issued.cert_pem.as_bytes(), MODE_PUBLIC)?;
     tracing::info!(cert = %cert_path.display(), %reason, "issued a new certificate");
     Ok(issued)
 }

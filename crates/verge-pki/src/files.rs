@@ -1,5 +1,6 @@
-//! Small filesystem helpers: atomic writes with explicit permissions, reads
-//! that tell "absent" apart from "unreadable", and the directory lock.
+//! Crash-safe files for keys and certificates, here and in the agent's data
+//! directory: atomic writes with explicit permissions, durable renames,
+//! reads that tell "absent" apart from "unreadable", and the directory lock.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -9,16 +10,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::PkiError;
 
 /// Permissions for certificates (public).
-pub(crate) const MODE_PUBLIC: u32 = 0o644;
+pub const MODE_PUBLIC: u32 = 0o644;
 /// Permissions for private keys and kubeconfigs.
-pub(crate) const MODE_PRIVATE: u32 = 0o600;
+pub const MODE_PRIVATE: u32 = 0o600;
 
 const LOCK_FILE: &str = ".verge-pki.lock";
 
 /// Writes `contents` to `path` so that readers see either the old file or the
 /// complete new one: write a temporary file next to it, fsync, rename over the
 /// target, fsync the directory. The file gets exactly `mode` (umask ignored).
-pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
     let dir = parent_dir(path);
     let file_name = path.file_name().ok_or_else(|| {
         PkiError::invalid("file path", format!("{} has no file name", path.display()))
@@ -32,6 +33,9 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let tmp = dir.join(tmp_name);
+    // A temporary left by a crashed process that had the same pid would
+    // make create_new fail; it is garbage by definition.
+    let _ = fs::remove_file(&tmp);
 
     let result = write_new_file(&tmp, contents, mode)
         .map_err(|e| PkiError::io("write", &tmp, e))
@@ -41,6 +45,14 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
         return result;
     }
     sync_dir(&dir);
+    Ok(())
+}
+
+/// Renames `from` over `to` and makes the rename durable (a pending key
+/// becoming the key, say).
+pub fn rename_durable(from: &Path, to: &Path) -> Result<(), PkiError> {
+    fs::rename(from, to).map_err(|e| PkiError::io("replace", to, e))?;
+    sync_dir(&parent_dir(to));
     Ok(())
 }
 
@@ -89,7 +101,7 @@ fn parent_dir(path: &Path) -> PathBuf {
 }
 
 /// Reads a text file; `Ok(None)` if it does not exist.
-pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, PkiError> {
+pub fn read_optional(path: &Path) -> Result<Option<String>, PkiError> {
     match fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
             PkiError::bad_file(
@@ -104,7 +116,7 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, PkiError> {
 }
 
 /// Creates `dir` (and parents) if missing; a newly created directory is 0700.
-pub(crate) fn ensure_dir(dir: &Path) -> Result<(), PkiError> {
+pub fn ensure_dir(dir: &Path) -> Result<(), PkiError> {
     if dir.is_dir() {
         return Ok(());
     }
