@@ -104,6 +104,15 @@ fn rolling(surge: serde_json::Value, unavailable: serde_json::Value) -> serde_js
     json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}})
 }
 
+/// The Deployment as the cache holds it; None until the cache has caught up
+/// with its create.
+fn try_get(client: &Client, name: &str) -> Option<Deployment> {
+    client
+        .get::<Deployment>(Some("default"), name)
+        .ok()
+        .flatten()
+}
+
 fn get(client: &Client, name: &str) -> Deployment {
     client
         .get::<Deployment>(Some("default"), name)
@@ -374,7 +383,7 @@ async fn a_stuck_rollout_exceeds_its_progress_deadline() {
     }
     client.create(&d).await.expect("create");
     let cond = until("ProgressDeadlineExceeded", || {
-        let s = get(client, "slow").status?;
+        let s = try_get(client, "slow")?.status?;
         util::get_condition(&s, util::PROGRESSING)
             .filter(|c| c.reason.as_deref() == Some(util::REASON_TIMED_OUT))
             .cloned()
@@ -416,7 +425,7 @@ async fn a_paused_deployment_does_not_roll_out() {
         .await
         .expect("pause and change");
     until("paused condition", || {
-        let s = get(client, "p").status?;
+        let s = try_get(client, "p")?.status?;
         util::get_condition(&s, util::PROGRESSING)
             .filter(|c| c.reason.as_deref() == Some(util::REASON_PAUSED))
             .map(|_| ())
