@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
 use tokio::time::{sleep_until, timeout};
 use tracing::{Instrument, debug, info, warn};
 use verge_pki::Identity;
@@ -633,4 +633,35 @@ fn unix_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Runs one hub-side handshake in a task of its own, bounded by the
+/// handshake timeout, holding `permit` (the listener's bound on handshakes
+/// in flight) until it ends; a finished connection goes to `accepted`.
+pub(crate) fn spawn_handshake<F>(
+    transport: TransportKind,
+    remote: SocketAddr,
+    permit: OwnedSemaphorePermit,
+    limit: Duration,
+    accepted: mpsc::Sender<Connection>,
+    handshake: F,
+) where
+    F: Future<Output = Result<Connection, TransportError>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let result = timeout(limit, handshake).await.unwrap_or_else(|_| {
+            Err(TransportError::Handshake {
+                peer: remote.to_string(),
+                reason: "timed out".into(),
+            })
+        });
+        drop(permit);
+        match result {
+            Ok(connection) => {
+                debug!(%remote, ?transport, node = connection.peer().node_name(), "hub connection accepted");
+                let _ = accepted.send(connection).await;
+            }
+            Err(error) => warn!(%remote, ?transport, %error, "refused a hub connection"),
+        }
+    });
 }

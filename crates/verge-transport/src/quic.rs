@@ -16,7 +16,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
-use tracing::{debug, warn};
+use tracing::debug;
 use verge_protocol::{Frame, FrameDecoder};
 
 use crate::config::TransportConfig;
@@ -193,28 +193,14 @@ async fn accept_loop(
             continue;
         };
         let config = config.clone();
-        let accepted = accepted.clone();
-        tokio::spawn(async move {
-            let result = timeout(
-                config.handshake_timeout,
-                server_handshake(incoming, &config),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(TransportError::Handshake {
-                    peer: remote.to_string(),
-                    reason: "timed out".into(),
-                })
-            });
-            drop(permit);
-            match result {
-                Ok(connection) => {
-                    debug!(%remote, node = connection.peer().node_name(), "QUIC hub connection accepted");
-                    let _ = accepted.send(connection).await;
-                }
-                Err(error) => warn!(%remote, %error, "refused a QUIC hub connection"),
-            }
-        });
+        connection::spawn_handshake(
+            TransportKind::Quic,
+            remote,
+            permit,
+            config.handshake_timeout,
+            accepted.clone(),
+            async move { server_handshake(incoming, &config).await },
+        );
     }
 }
 

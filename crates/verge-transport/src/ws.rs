@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tracing::{debug, warn};
+use tracing::warn;
 use verge_protocol::{Frame, FrameDecoder, FrameError};
 
 use crate::config::TransportConfig;
@@ -196,28 +196,14 @@ async fn accept_loop(
         };
         let acceptor = acceptor.clone();
         let config = config.clone();
-        let accepted = accepted.clone();
-        tokio::spawn(async move {
-            let result = timeout(
-                config.handshake_timeout,
-                server_handshake(tcp, remote, acceptor, &config),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(TransportError::Handshake {
-                    peer: remote.to_string(),
-                    reason: "timed out".into(),
-                })
-            });
-            drop(permit);
-            match result {
-                Ok(connection) => {
-                    debug!(%remote, node = connection.peer().node_name(), "hub connection accepted");
-                    let _ = accepted.send(connection).await;
-                }
-                Err(error) => warn!(%remote, %error, "refused a hub connection"),
-            }
-        });
+        connection::spawn_handshake(
+            TransportKind::WebSocket,
+            remote,
+            permit,
+            config.handshake_timeout,
+            accepted.clone(),
+            async move { server_handshake(tcp, remote, acceptor, &config).await },
+        );
     }
 }
 
