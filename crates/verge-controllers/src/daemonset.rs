@@ -26,7 +26,7 @@ use verge_runtime::{
     Queue, Recorder,
 };
 
-use crate::pods::owners::{OwnerKey, Owners, meta_of, ns_name};
+use crate::pods::owners::{OwnerFacts, OwnerKey, Owners, meta_of, ns_name};
 use crate::pods::revisions::{self, Ensured};
 use crate::pods::{
     self, CONTROLLER_REVISION_HASH, is_available, is_deleting, is_ready, is_terminal,
@@ -111,64 +111,27 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
 }
 
 fn on_set(ctx: &Ctx, queue: &Queue<OwnerKey>, ev: Event) {
-    let mut owners = ctx.owners.lock();
-    let remember = |obj: &CachedObject, owners: &mut Owners| {
-        let Ok(ds) = Client::decode::<DaemonSet>(obj) else {
-            return;
-        };
-        let ns = ds.metadata.namespace.clone().unwrap_or_default();
-        let name = ds.metadata.name.clone().unwrap_or_default();
-        let selector = pods::selector(ds.spec.as_ref().map(|s| &s.selector)).ok();
-        owners.owner_applied(
-            &ns,
-            &name,
-            ds.metadata.uid.as_deref().unwrap_or_default(),
-            selector,
-        );
-        queue.add(OwnerKey::new(&ns, &name));
-    };
-    match ev {
-        Event::Applied(obj) => remember(&obj, &mut owners),
-        Event::Deleted(obj) => {
-            if let Some((ns, name)) = ns_name(&obj.key) {
-                owners.owner_deleted(ns, name);
-            }
-            if let Ok(meta) = meta_of(&obj) {
-                let prefix = format!("{}/", meta.uid.unwrap_or_default());
-                ctx.failed_backoff
-                    .lock()
-                    .retain(|k, _| !k.starts_with(&prefix));
-            }
-        }
-        Event::Relisted(objs) => {
-            owners.clear_owners();
-            for obj in &objs {
-                remember(obj, &mut owners);
-            }
-        }
+    let applied = ctx.owners.lock().owner_event(&ev, |obj| {
+        OwnerFacts::decode::<DaemonSet>(obj, |ds| ds.spec.as_ref().map(|s| &s.selector))
+    });
+    for key in applied {
+        queue.add(key);
+    }
+    // A deleted set's pods may come back under a new set of the same
+    // name; they must not inherit its failure back-off.
+    if let Event::Deleted(obj) = &ev
+        && let Ok(meta) = meta_of(obj)
+    {
+        let prefix = format!("{}/", meta.uid.unwrap_or_default());
+        ctx.failed_backoff
+            .lock()
+            .retain(|k, _| !k.starts_with(&prefix));
     }
 }
 
 fn on_pod(ctx: &Ctx, queue: &Queue<OwnerKey>, ev: Event) {
-    let mut owners = ctx.owners.lock();
-    let touch = |obj: &CachedObject, deleted: bool, owners: &mut Owners| {
-        let Some((ns, _)) = ns_name(&obj.key) else {
-            return;
-        };
-        let meta = if deleted { None } else { meta_of(obj).ok() };
-        for key in owners.pod_changed(&obj.key, ns, meta.as_ref()) {
-            queue.add(key);
-        }
-    };
-    match ev {
-        Event::Applied(obj) => touch(&obj, false, &mut owners),
-        Event::Deleted(obj) => touch(&obj, true, &mut owners),
-        Event::Relisted(objs) => {
-            owners.clear_pods();
-            for obj in &objs {
-                touch(obj, false, &mut owners);
-            }
-        }
+    for key in ctx.owners.lock().pod_event(&ev) {
+        queue.add(key);
     }
 }
 

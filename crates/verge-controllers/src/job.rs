@@ -28,7 +28,7 @@ use verge_runtime::{
     Recorder,
 };
 
-use crate::pods::owners::{Owners, meta_of, ns_name};
+use crate::pods::owners::{OwnerFacts, Owners, meta_of, ns_name};
 use crate::pods::{self, controller_of};
 use assess::{Manage, PodRef, TRACKING_FINALIZER};
 use indexes::COMPLETION_INDEX;
@@ -102,38 +102,14 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
 
 fn on_job(ctx: &Ctx, queue: &Queue<Key>, ev: Event) {
     let mut owners = ctx.owners.lock();
-    let remember = |obj: &verge_runtime::CachedObject, owners: &mut Owners| {
-        let Ok(job) = Client::decode::<Job>(obj) else {
-            return;
-        };
-        let (ns, name) = (
-            job.metadata.namespace.clone().unwrap_or_default(),
-            job.metadata.name.clone().unwrap_or_default(),
-        );
-        let selector = pods::selector(job.spec.as_ref().and_then(|s| s.selector.as_ref())).ok();
-        owners.owner_applied(
-            &ns,
-            &name,
-            job.metadata.uid.as_deref().unwrap_or_default(),
-            selector,
-        );
-        queue.add(Key::Job(ns, name));
-    };
-    match ev {
-        Event::Applied(obj) => remember(&obj, &mut owners),
-        Event::Deleted(obj) => {
-            if let Some((ns, name)) = ns_name(&obj.key) {
-                owners.owner_deleted(ns, name);
-            }
-            enqueue_orphans(&owners, queue);
-        }
-        Event::Relisted(objs) => {
-            owners.clear_owners();
-            for obj in &objs {
-                remember(obj, &mut owners);
-            }
-            enqueue_orphans(&owners, queue);
-        }
+    let applied = owners.owner_event(&ev, |obj| {
+        OwnerFacts::decode::<Job>(obj, |j| j.spec.as_ref().and_then(|s| s.selector.as_ref()))
+    });
+    for key in applied {
+        queue.add(Key::Job(key.ns, key.name));
+    }
+    if !matches!(ev, Event::Applied(_)) {
+        enqueue_orphans(&owners, queue);
     }
 }
 

@@ -25,11 +25,11 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use parking_lot::Mutex;
 use verge_runtime::{
-    Action, CachedObject, Client, ControllerMetrics, DeleteOptions, Error, Event, ObjectRef, Part,
-    Queue, Recorder,
+    Action, Client, ControllerMetrics, DeleteOptions, Error, Event, ObjectRef, Part, Queue,
+    Recorder,
 };
 
-use crate::pods::owners::{OwnerKey, Owners, meta_of, ns_name};
+use crate::pods::owners::{OwnerFacts, OwnerKey, Owners};
 use crate::pods::revisions::{self, Ensured};
 use crate::pods::{self, CONTROLLER_REVISION_HASH, is_available, is_deleting};
 use plan::{Input, Step};
@@ -91,58 +91,17 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
 }
 
 fn on_set(ctx: &Ctx, queue: &Queue<OwnerKey>, ev: Event) {
-    let mut owners = ctx.owners.lock();
-    let remember = |obj: &CachedObject, owners: &mut Owners| {
-        let Ok(set) = Client::decode::<StatefulSet>(obj) else {
-            return;
-        };
-        let ns = set.metadata.namespace.clone().unwrap_or_default();
-        let name = set.metadata.name.clone().unwrap_or_default();
-        let selector = pods::selector(set.spec.as_ref().map(|s| &s.selector)).ok();
-        owners.owner_applied(
-            &ns,
-            &name,
-            set.metadata.uid.as_deref().unwrap_or_default(),
-            selector,
-        );
-        queue.add(OwnerKey::new(&ns, &name));
-    };
-    match ev {
-        Event::Applied(obj) => remember(&obj, &mut owners),
-        Event::Deleted(obj) => {
-            if let Some((ns, name)) = ns_name(&obj.key) {
-                owners.owner_deleted(ns, name);
-            }
-        }
-        Event::Relisted(objs) => {
-            owners.clear_owners();
-            for obj in &objs {
-                remember(obj, &mut owners);
-            }
-        }
+    let applied = ctx.owners.lock().owner_event(&ev, |obj| {
+        OwnerFacts::decode::<StatefulSet>(obj, |s| s.spec.as_ref().map(|s| &s.selector))
+    });
+    for key in applied {
+        queue.add(key);
     }
 }
 
 fn on_pod(ctx: &Ctx, queue: &Queue<OwnerKey>, ev: Event) {
-    let mut owners = ctx.owners.lock();
-    let touch = |obj: &CachedObject, deleted: bool, owners: &mut Owners| {
-        let Some((ns, _)) = ns_name(&obj.key) else {
-            return;
-        };
-        let meta = if deleted { None } else { meta_of(obj).ok() };
-        for key in owners.pod_changed(&obj.key, ns, meta.as_ref()) {
-            queue.add(key);
-        }
-    };
-    match ev {
-        Event::Applied(obj) => touch(&obj, false, &mut owners),
-        Event::Deleted(obj) => touch(&obj, true, &mut owners),
-        Event::Relisted(objs) => {
-            owners.clear_pods();
-            for obj in &objs {
-                touch(obj, false, &mut owners);
-            }
-        }
+    for key in ctx.owners.lock().pod_event(&ev) {
+        queue.add(key);
     }
 }
 

@@ -5,10 +5,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use verge_apimachinery::labels::Selector;
-use verge_runtime::{CachedObject, Client, Error, Index};
+use verge_runtime::{CachedObject, Client, Error, Event, Index};
 
 use super::controller_of;
 
@@ -31,6 +32,37 @@ impl OwnerKey {
 impl std::fmt::Display for OwnerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.ns, self.name)
+    }
+}
+
+/// What an owner object tells [`Owners`]: who it is and what it selects.
+pub struct OwnerFacts {
+    pub key: OwnerKey,
+    pub uid: String,
+    /// `None` when the selector is missing or invalid: it claims nothing.
+    pub selector: Option<Selector>,
+}
+
+impl OwnerFacts {
+    /// Decodes an owner of type `K`; `selector_of` picks its label selector.
+    /// `None` when the object does not decode.
+    pub fn decode<K>(
+        obj: &CachedObject,
+        selector_of: impl Fn(&K) -> Option<&LabelSelector>,
+    ) -> Option<OwnerFacts>
+    where
+        K: DeserializeOwned + k8s_openapi::Metadata<Ty = ObjectMeta>,
+    {
+        let owner = Client::decode::<K>(obj).ok()?;
+        let meta = owner.metadata();
+        Some(OwnerFacts {
+            key: OwnerKey::new(
+                meta.namespace.as_deref().unwrap_or_default(),
+                meta.name.as_deref().unwrap_or_default(),
+            ),
+            uid: meta.uid.clone().unwrap_or_default(),
+            selector: super::selector(selector_of(&owner)).ok(),
+        })
     }
 }
 
@@ -175,6 +207,58 @@ impl Owners {
     /// Forgets every pod (before a relist re-adds them).
     pub fn clear_pods(&mut self) {
         self.pods.clear();
+    }
+
+    /// Follows the owners' watch; returns the owners applied (to reconcile).
+    /// Objects `facts` cannot read are skipped.
+    pub fn owner_event(
+        &mut self,
+        ev: &Event,
+        facts: impl Fn(&CachedObject) -> Option<OwnerFacts>,
+    ) -> Vec<OwnerKey> {
+        let apply = |obj: &CachedObject, owners: &mut Owners| {
+            let f = facts(obj)?;
+            owners.owner_applied(&f.key.ns, &f.key.name, &f.uid, f.selector);
+            Some(f.key)
+        };
+        match ev {
+            Event::Applied(obj) => apply(obj, self).into_iter().collect(),
+            Event::Deleted(obj) => {
+                if let Some((ns, name)) = ns_name(&obj.key) {
+                    self.owner_deleted(ns, name);
+                }
+                Vec::new()
+            }
+            Event::Relisted(objs) => {
+                self.clear_owners();
+                objs.iter().filter_map(|obj| apply(obj, self)).collect()
+            }
+        }
+    }
+
+    /// Follows the pods' watch; returns the owners the change concerns.
+    pub fn pod_event(&mut self, ev: &Event) -> Vec<OwnerKey> {
+        let touch = |obj: &CachedObject, deleted: bool, owners: &mut Owners| {
+            let Some((ns, _)) = ns_name(&obj.key) else {
+                return Vec::new();
+            };
+            let meta = if deleted { None } else { meta_of(obj).ok() };
+            owners.pod_changed(&obj.key, ns, meta.as_ref())
+        };
+        match ev {
+            Event::Applied(obj) => touch(obj, false, self),
+            Event::Deleted(obj) => touch(obj, true, self),
+            Event::Relisted(objs) => {
+                self.clear_pods();
+                let mut out: Vec<OwnerKey> = objs
+                    .iter()
+                    .flat_map(|obj| touch(obj, false, self))
+                    .collect();
+                out.sort();
+                out.dedup();
+                out
+            }
+        }
     }
 }
 
