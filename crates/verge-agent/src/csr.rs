@@ -11,7 +11,7 @@ use k8s_openapi::api::certificates::v1::{
 };
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams, WatchEvent, WatchParams};
-use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+use rcgen::KeyPair;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use x509_parser::certification_request::X509CertificationRequest;
@@ -52,34 +52,29 @@ pub enum Credentials {
 
 /// A new ECDSA P-256 key, PEM.
 pub fn new_key() -> Result<String, AgentError> {
-    KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .map(|k| k.serialize_pem())
-        .map_err(|e| AgentError::Generate {
-            what: "key",
-            reason: e.to_string(),
-        })
+    verge_pki::new_key_pem().map_err(|e| AgentError::Generate {
+        what: "key",
+        reason: e.to_string(),
+    })
 }
 
 /// The request for a node certificate for `node_name` with `key_pem`:
 /// subject CN=system:node:<name>, O=system:nodes, nothing else.
 pub fn request(node_name: &str, key_pem: &str) -> Result<Request, AgentError> {
-    let generate = |e: rcgen::Error| AgentError::Generate {
+    let generate = |reason: String| AgentError::Generate {
         what: "certificate signing request",
-        reason: e.to_string(),
+        reason,
     };
-    let key = KeyPair::from_pem(key_pem).map_err(generate)?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, format!("{NODE_USER_PREFIX}{node_name}"));
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, NODES_GROUP);
-    let csr = params.serialize_request(&key).map_err(generate)?;
+    let key = KeyPair::from_pem(key_pem).map_err(|e| generate(e.to_string()))?;
+    let csr_pem = verge_pki::client_csr_pem(
+        key_pem,
+        &format!("{NODE_USER_PREFIX}{node_name}"),
+        &[NODES_GROUP],
+    )
+    .map_err(|e| generate(e.to_string()))?;
     Ok(Request {
         key_pem: key_pem.to_string(),
-        csr_pem: csr.pem().map_err(generate)?,
+        csr_pem,
         name: csr_name(node_name, key.public_key_raw()),
     })
 }

@@ -194,22 +194,8 @@ mod tests {
     use k8s_openapi::api::certificates::v1::CertificateSigningRequestSpec;
 
     fn request(cn: &str, orgs: &[&str]) -> ByteString {
-        let key = rcgen::KeyPair::generate().expect("key");
-        let mut params = rcgen::CertificateParams::default();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        for o in orgs {
-            params
-                .distinguished_name
-                .push(rcgen::DnType::OrganizationName, *o);
-        }
-        let pem = params
-            .serialize_request(&key)
-            .expect("csr")
-            .pem()
-            .expect("pem");
+        let key = verge_pki::new_key_pem().expect("key");
+        let pem = verge_pki::client_csr_pem(&key, cn, orgs).expect("csr");
         ByteString(pem.into_bytes())
     }
 

@@ -75,22 +75,8 @@ mod tests {
     use super::*;
 
     fn csr(cn: &str, orgs: &[&str]) -> String {
-        let key = rcgen::KeyPair::generate().expect("key");
-        let mut params = rcgen::CertificateParams::default();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        for org in orgs {
-            params
-                .distinguished_name
-                .push(rcgen::DnType::OrganizationName, *org);
-        }
-        params
-            .serialize_request(&key)
-            .expect("csr")
-            .pem()
-            .expect("pem")
+        let key = crate::new_key_pem().expect("key");
+        crate::client_csr_pem(&key, cn, orgs).expect("csr")
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod join_token;
 mod kubeconfig;
 mod names;
 mod pem;
+mod request;
 mod sakey;
 mod server;
 mod tls;
@@ -34,6 +35,7 @@ pub use csr_info::{CsrSubject, inspect_csr};
 pub use error::PkiError;
 pub use identity::{Identity, NODE_USER_PREFIX, NODES_GROUP, identity_from_der, peer_identity};
 pub use kubeconfig::Kubeconfig;
+pub use request::{client_csr_pem, new_key_pem};
 pub use sakey::{SA_KEY_FILE, ServiceAccountKey};
 pub use server::{
     ADMIN_CERT_FILE, ADMIN_GROUP, ADMIN_KEY_FILE, ADMIN_USER, ADMIN_VALIDITY, APISERVER_CERT_FILE,

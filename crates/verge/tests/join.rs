@@ -87,23 +87,9 @@ async fn client_from(path: &Path) -> kube::Client {
 
 /// A fresh key and a PEM request for `cn` with organizations `orgs`.
 fn csr_pem(cn: &str, orgs: &[&str]) -> (String, String) {
-    let key = rcgen::KeyPair::generate().expect("key");
-    let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, cn);
-    for o in orgs {
-        params
-            .distinguished_name
-            .push(rcgen::DnType::OrganizationName, *o);
-    }
-    let pem = params
-        .serialize_request(&key)
-        .expect("csr")
-        .pem()
-        .expect("pem");
-    (pem, key.serialize_pem())
+    let key = verge_pki::new_key_pem().expect("key");
+    let pem = verge_pki::client_csr_pem(&key, cn, orgs).expect("csr");
+    (pem, key)
 }
 
 fn csr_object(name: &str, pem: &str, signer: &str, usages: &[&str]) -> CertificateSigningRequest {

@@ -210,17 +210,8 @@ mod tests {
     use super::*;
 
     fn request_b64() -> String {
-        let key = rcgen::KeyPair::generate().expect("key");
-        let mut params = rcgen::CertificateParams::default();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "system:node:edge-1");
-        let pem = params
-            .serialize_request(&key)
-            .expect("csr")
-            .pem()
-            .expect("pem");
+        let key = verge_pki::new_key_pem().expect("key");
+        let pem = verge_pki::client_csr_pem(&key, "system:node:edge-1", &[]).expect("csr");
         base64::engine::general_purpose::STANDARD.encode(pem)
     }
 
