@@ -75,20 +75,14 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>, settings: Sett
     };
     let data = Arc::new(settings.data(&server_url));
     let queue: Queue<&'static str> = Queue::new();
-    let workers = {
-        let client = client.clone();
-        tokio::spawn(verge_runtime::run(
-            NAME,
-            queue.clone(),
-            1,
-            metrics,
-            move |_| {
-                let client = client.clone();
-                let data = data.clone();
-                async move { reconcile(&client, &data).await }
-            },
-        ))
-    };
+    let workers = tokio::spawn(verge_runtime::run(
+        NAME,
+        queue.clone(),
+        1,
+        metrics,
+        (client.clone(), data),
+        |(client, data), _| async move { reconcile(&client, &data).await },
+    ));
     queue.add(CONFIGMAP);
     while let Some(event) = configmaps.next().await {
         let ours = |o: &verge_runtime::CachedObject| o.key.ends_with(&format!("/{CONFIGMAP}"));

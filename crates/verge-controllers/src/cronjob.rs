@@ -62,13 +62,8 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
         queue.clone(),
         WORKERS,
         metrics,
-        {
-            let ctx = ctx.clone();
-            move |key: OwnerKey| {
-                let ctx = ctx.clone();
-                async move { sync(&ctx, &key.ns, &key.name).await }
-            }
-        },
+        ctx.clone(),
+        |ctx, key: OwnerKey| async move { sync(&ctx, &key.ns, &key.name).await },
     ));
     loop {
         tokio::select! {

@@ -36,19 +36,14 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
         return;
     };
     let queue: Queue<String> = Queue::new();
-    let workers = {
-        let client = client.clone();
-        tokio::spawn(verge_runtime::run(
-            NAME,
-            queue.clone(),
-            1,
-            metrics,
-            move |name| {
-                let client = client.clone();
-                async move { reconcile(&client, &name).await }
-            },
-        ))
-    };
+    let workers = tokio::spawn(verge_runtime::run(
+        NAME,
+        queue.clone(),
+        1,
+        metrics,
+        client.clone(),
+        |client, name: String| async move { reconcile(&client, &name).await },
+    ));
     while let Some(event) = csrs.next().await {
         match event {
             Event::Applied(o) => queue.add(name_of(&o)),

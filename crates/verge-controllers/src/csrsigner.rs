@@ -62,20 +62,14 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>, settings: Sett
     };
     let queue: Queue<String> = Queue::new();
     let max = settings.max_validity;
-    let workers = {
-        let client = client.clone();
-        tokio::spawn(verge_runtime::run(
-            NAME,
-            queue.clone(),
-            2,
-            metrics,
-            move |name| {
-                let client = client.clone();
-                let ca = ca.clone();
-                async move { reconcile(&client, &ca, max, &name).await }
-            },
-        ))
-    };
+    let workers = tokio::spawn(verge_runtime::run(
+        NAME,
+        queue.clone(),
+        2,
+        metrics,
+        (client.clone(), ca),
+        move |(client, ca), name: String| async move { reconcile(&client, &ca, max, &name).await },
+    ));
     while let Some(event) = csrs.next().await {
         match event {
             Event::Applied(o) => queue.add(name_of(&o)),

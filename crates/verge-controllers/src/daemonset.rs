@@ -74,13 +74,8 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
         queue.clone(),
         WORKERS,
         metrics,
-        {
-            let ctx = ctx.clone();
-            move |key: OwnerKey| {
-                let ctx = ctx.clone();
-                async move { sync(&ctx, &key.ns, &key.name).await }
-            }
-        },
+        ctx.clone(),
+        |ctx, key: OwnerKey| async move { sync(&ctx, &key.ns, &key.name).await },
     ));
     // What of each node matters for placement, to skip heartbeats.
     let mut node_shapes: HashMap<String, u64> = HashMap::new();

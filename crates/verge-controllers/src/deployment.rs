@@ -68,10 +68,14 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
         tokio::spawn(follow_sets(ctrl.clone(), sets, queue.clone())),
         tokio::spawn(follow_pods(ctrl.clone(), pods, queue.clone())),
     ];
-    verge_runtime::run("deployment", queue, WORKERS, metrics, move |key: String| {
-        let ctrl = ctrl.clone();
-        async move { ctrl.reconcile(&key).await }
-    })
+    verge_runtime::run(
+        "deployment",
+        queue,
+        WORKERS,
+        metrics,
+        ctrl,
+        |ctrl, key: String| async move { ctrl.reconcile(&key).await },
+    )
     .await;
     for f in followers {
         f.abort();

@@ -220,19 +220,14 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
         client,
         state: Mutex::new(State::default()),
     });
-    let workers = {
-        let c = controller.clone();
-        tokio::spawn(verge_runtime::run(
-            NAME,
-            queue.clone(),
-            4,
-            metrics,
-            move |key| {
-                let c = c.clone();
-                async move { c.reconcile(key).await }
-            },
-        ))
-    };
+    let workers = tokio::spawn(verge_runtime::run(
+        NAME,
+        queue.clone(),
+        4,
+        metrics,
+        controller.clone(),
+        |c, key| async move { c.reconcile(key).await },
+    ));
     let enqueue = |ids: Vec<String>| {
         for id in ids {
             if let Some(k) = ServiceKey::from_id(&id) {

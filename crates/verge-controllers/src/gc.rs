@@ -62,19 +62,14 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
         queue: Queue::new(),
     });
     let mut watcher = Watcher::new(gc.client.cache().clone(), Filter::prefix("/registry/"));
-    let workers = {
-        let gc = gc.clone();
-        tokio::spawn(verge_runtime::run(
-            NAME,
-            gc.queue.clone(),
-            WORKERS,
-            metrics,
-            move |uid| {
-                let gc = gc.clone();
-                async move { gc.reconcile(uid).await }
-            },
-        ))
-    };
+    let workers = tokio::spawn(verge_runtime::run(
+        NAME,
+        gc.queue.clone(),
+        WORKERS,
+        metrics,
+        gc.clone(),
+        |gc, uid| async move { gc.reconcile(uid).await },
+    ));
     let mut due = Vec::new();
     while let Some(event) = watcher.next().await {
         match event {

@@ -79,10 +79,8 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
         queue.clone(),
         WORKERS,
         metrics,
-        {
-            let ctx = ctx.clone();
-            move |key| reconcile(ctx.clone(), key)
-        },
+        ctx.clone(),
+        reconcile,
     ));
     loop {
         tokio::select! {

@@ -194,11 +194,8 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>) {
     tokio::spawn(follow(nodes, shared.clone(), Shared::on_node));
     tokio::spawn(follow(spreads, shared.clone(), Shared::on_spread));
     tokio::spawn(follow(deployments, shared.clone(), Shared::on_deployment));
-    let sh = shared.clone();
-    verge_runtime::run("nodegroup", shared.queue.clone(), 2, metrics, move |key| {
-        reconcile(sh.clone(), key)
-    })
-    .await;
+    let queue = shared.queue.clone();
+    verge_runtime::run("nodegroup", queue, 2, metrics, shared, reconcile).await;
 }
 
 async fn follow(mut watcher: Watcher, shared: Arc<Shared>, handle: fn(&Shared, Event)) {

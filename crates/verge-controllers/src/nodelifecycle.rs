@@ -127,21 +127,21 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>, settings: Sett
     tokio::spawn(follow(nodes, shared.clone(), Shared::on_node));
     tokio::spawn(follow(leases, shared.clone(), Shared::on_lease));
     tokio::spawn(follow(pods, shared.clone(), Shared::on_pod));
-    let sh = shared.clone();
     let node_loop = verge_runtime::run(
         "nodelifecycle",
         shared.nodes_q.clone(),
         WORKERS,
         metrics.clone(),
-        move |name: String| nodes::reconcile_node(sh.clone(), name),
+        shared.clone(),
+        nodes::reconcile_node,
     );
-    let sh = shared.clone();
     let pod_loop = verge_runtime::run(
         "taint-eviction",
         shared.pods_q.clone(),
         WORKERS,
         metrics,
-        move |key: String| eviction::reconcile_pod(sh.clone(), key),
+        shared.clone(),
+        eviction::reconcile_pod,
     );
     tokio::join!(node_loop, pod_loop);
 }

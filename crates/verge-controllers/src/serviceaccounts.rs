@@ -73,19 +73,14 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>, settings: Sett
     if controller.tokens.is_none() {
         tracing::warn!("no service-account signing key: token Secrets stay unfilled");
     }
-    let workers = {
-        let c = controller.clone();
-        tokio::spawn(verge_runtime::run(
-            NAME,
-            queue.clone(),
-            2,
-            metrics,
-            move |key| {
-                let c = c.clone();
-                async move { c.reconcile(key).await }
-            },
-        ))
-    };
+    let workers = tokio::spawn(verge_runtime::run(
+        NAME,
+        queue.clone(),
+        2,
+        metrics,
+        controller.clone(),
+        |c, key| async move { c.reconcile(key).await },
+    ));
     // Token Secrets by the account they name ("ns/name").
     let mut by_account = Index::new();
     loop {

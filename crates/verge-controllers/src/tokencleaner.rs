@@ -36,19 +36,14 @@ pub async fn run(client: Client, metrics: Arc<ControllerMetrics>, settings: Sett
     };
     let queue: Queue<String> = Queue::new();
     let grace = settings.grace;
-    let workers = {
-        let client = client.clone();
-        tokio::spawn(verge_runtime::run(
-            NAME,
-            queue.clone(),
-            1,
-            metrics,
-            move |name| {
-                let client = client.clone();
-                async move { reconcile(&client, grace, &name).await }
-            },
-        ))
-    };
+    let workers = tokio::spawn(verge_runtime::run(
+        NAME,
+        queue.clone(),
+        1,
+        metrics,
+        client.clone(),
+        move |client, name: String| async move { reconcile(&client, grace, &name).await },
+    ));
     let is_token = |o: &verge_runtime::CachedObject| {
         o.key
             .rsplit('/')

@@ -20,23 +20,27 @@ pub enum Action {
 }
 
 /// Runs `workers` loops that reconcile keys from `queue` until it closes.
+/// `reconcile` gets its own clone of `ctx` (the controller's shared state,
+/// usually an `Arc`) with each key.
 ///
 /// Each reconcile runs in its own task, so one that panics is logged,
 /// counted and retried with backoff like an error, while the other keys and
 /// the other controllers carry on. A key is never reconciled by two workers
 /// at once.
-pub async fn run<K, R, Fut>(
+pub async fn run<C, K, R, Fut>(
     name: &'static str,
     queue: Queue<K>,
     workers: usize,
     metrics: Arc<ControllerMetrics>,
+    ctx: C,
     reconcile: R,
 ) where
+    C: Clone + Send + Sync + 'static,
     K: Clone + Eq + Hash + Ord + std::fmt::Display + Send + Sync + 'static,
-    R: Fn(K) -> Fut + Send + Sync + 'static,
+    R: Fn(C, K) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Action, Error>> + Send + 'static,
 {
-    let reconcile = Arc::new(reconcile);
+    let reconcile = Arc::new(move |key: K| reconcile(ctx.clone(), key));
     let mut loops = tokio::task::JoinSet::new();
     for _ in 0..workers.max(1) {
         let queue = queue.clone();
@@ -114,18 +118,16 @@ mod tests {
             queue.clone(),
             2,
             metrics.clone(),
-            move |k: String| {
-                let (s, p, q) = (s.clone(), p.clone(), q.clone());
-                async move {
-                    if k == "bad" {
-                        if p.fetch_add(1, Ordering::SeqCst) >= 2 {
-                            q.close();
-                        }
-                        panic!("boom on {k}");
+            (s, p, q),
+            |(s, p, q), k: String| async move {
+                if k == "bad" {
+                    if p.fetch_add(1, Ordering::SeqCst) >= 2 {
+                        q.close();
                     }
-                    s.fetch_add(1, Ordering::SeqCst);
-                    Ok(Action::Done)
+                    panic!("boom on {k}");
                 }
+                s.fetch_add(1, Ordering::SeqCst);
+                Ok(Action::Done)
             },
         ));
         queue.add("bad".to_owned());
