@@ -245,6 +245,10 @@ impl Sender {
 
     /// Sends `goodbye` after everything queued before it, then closes.
     pub async fn close(&self, goodbye: pb::Goodbye) {
+        // Marked before queueing: if the caller drops its Receiver right
+        // after, the connection waits for this Goodbye instead of sending
+        // a generic one ahead of it.
+        self.shared.closing_locally.store(true, Ordering::Relaxed);
         // An error means the connection is already closed: nothing to do.
         let _ = self.tx.send(Outbound::Close(goodbye)).await;
     }

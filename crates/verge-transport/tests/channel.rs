@@ -259,6 +259,26 @@ async fn dropping_the_receiver_closes_the_connection_with_a_goodbye() {
     );
 }
 
+#[tokio::test]
+async fn a_goodbye_sent_just_before_dropping_the_connection_is_the_one_received() {
+    let pki = Pki::new();
+    let mut hub = Hub::start(TransportKind::WebSocket, &pki, &fast()).await;
+    let (mut client, server) = connect_node(&mut hub, &pki, "edge-1").await;
+    server
+        .close(pb::Goodbye::new(ErrorCode::ProtocolViolation, "go away"))
+        .await;
+    drop(server);
+    match recv(&mut client).await {
+        Err(TransportError::PeerClosed { code, message, .. }) => {
+            assert_eq!(
+                (code, message.as_str()),
+                (ErrorCode::ProtocolViolation, "go away")
+            )
+        }
+        other => panic!("expected PeerClosed, got {other:?}"),
+    }
+}
+
 async fn foreign_client_certificate_is_refused(kind: TransportKind) {
     let pki = Pki::new();
     let rogue_ca = Pki::new();

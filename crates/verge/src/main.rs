@@ -240,11 +240,12 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         )),
         max_validity: cluster_signing_duration,
     };
+    let hub = start_hub(&server, hub_listen, quic_listen).await?;
     settings.cluster_info = verge_controllers::clusterinfo::Settings {
         server_url: Some(advertised_url(&tls_sans, server.local_addr)),
         ca_pem: server.pki.ca().ca_pem().to_owned(),
-        hub_listen: Some(hub_listen),
-        quic_listen: Some(quic_listen),
+        hub_listen: Some(hub.ws_addr),
+        quic_listen: hub.quic_addr,
     };
     // Verge's own API types (NodeGroup, GroupedDeployment) are CRDs the
     // server installs, so they are served like any custom resource.
@@ -261,6 +262,39 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(());
     Ok(())
+}
+
+/// Starts the cloud hub: edge nodes connect to it with their node
+/// certificates, over WebSocket (`--hub-listen`) or QUIC (`--quic-listen`).
+async fn start_hub(
+    server: &verge_apiserver::Server,
+    hub_listen: SocketAddr,
+    quic_listen: SocketAddr,
+) -> anyhow::Result<verge_hub::CloudHub> {
+    let tls = verge_transport::ServerTls::new(server.pki.ca().ca_pem(), server.pki.apiserver())
+        .context("preparing the hub's TLS configuration")?;
+    let hub = verge_hub::CloudHub::start(
+        server.resources.clone(),
+        verge_hub::CloudHubConfig {
+            ws_listen: hub_listen,
+            quic_listen: Some(quic_listen),
+            tls,
+            transport: verge_transport::TransportConfig::default(),
+        },
+    )
+    .await?;
+    let metrics = hub.metrics.clone();
+    server
+        .api
+        .metrics
+        .add_source(std::sync::Arc::new(move || metrics.encode()));
+    // Tests started with port 0 read the bound ports from this line.
+    println!(
+        "verge hub is listening: websocket {} quic {}",
+        hub.ws_addr,
+        hub.quic_addr.map(|a| a.to_string()).unwrap_or_default()
+    );
+    Ok(hub)
 }
 
 /// The API URL published to joining nodes: the first --tls-san if any, else

@@ -601,12 +601,7 @@ async fn expired_unknown_wrong_and_used_up_tokens_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_info_is_public_and_names_the_hub() {
-    let c = Cluster::start_with(&[
-        "--hub-listen",
-        "0.0.0.0:12000",
-        "--quic-listen",
-        "0.0.0.0:12001",
-    ]);
+    let c = Cluster::start();
     let anonymous = client_from(&kubeconfig(&c, "anon.kubeconfig", "")).await;
     let configmaps: Api<ConfigMap> = Api::namespaced(anonymous.clone(), "kube-public");
     let mut data = None;
@@ -626,9 +621,12 @@ async fn cluster_info_is_public_and_names_the_hub() {
         }
     }
     let data = data.expect("data");
-    assert_eq!(data["hub-websocket-port"], "12000");
-    assert_eq!(data["hub-quic-port"], "12001");
-    assert_eq!(data["hub-websocket-listen"], "0.0.0.0:12000");
+    assert_eq!(data["hub-websocket-port"], c.hub_port.to_string());
+    assert_eq!(data["hub-quic-port"], c.quic_port.to_string());
+    assert_eq!(
+        data["hub-websocket-listen"],
+        format!("127.0.0.1:{}", c.hub_port)
+    );
     let kc: kube::config::Kubeconfig = serde_yaml_like(&data["kubeconfig"]);
     assert!(kc.auth_infos.is_empty(), "no credentials are published");
     let cluster = kc.clusters[0].cluster.as_ref().expect("cluster");

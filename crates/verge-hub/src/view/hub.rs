@@ -8,7 +8,7 @@
 //! by revision and applies those up to R, keeping later ones for the next
 //! round. The view is thereby at exactly R after a round.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -81,6 +81,17 @@ impl Session {
 
     pub fn ack(&self, revision: Revision) -> Result<(), QueueError> {
         self.queue.lock().ack(revision)
+    }
+
+    /// Records that the node was told it mirrors the cloud as of
+    /// `revision`; false while changes up to it are still queued.
+    pub fn caught_up(&self, revision: Revision) -> bool {
+        self.queue.lock().caught_up(revision)
+    }
+
+    /// Distinguishes this session from earlier ones of the same node.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn acked(&self) -> Revision {
@@ -270,47 +281,59 @@ impl Hub {
 
     /// Applies one round of changes and wakes the sessions they concern.
     fn route(&self, round: Vec<(Revision, bool, Arc<CachedObject>)>, through: Revision) {
-        let mut woken: HashSet<NodeName> = HashSet::new();
-        {
+        let woken = {
             let mut guard = self.inner.lock();
             let Inner { view, sessions } = &mut *guard;
-            let mut sink = |node: &NodeName, change: Change| {
-                if let Some(s) = sessions.get(node) {
-                    s.queue.lock().push(change);
-                    woken.insert(node.clone());
-                }
-            };
+            let mut woken = Woken::default();
+            let mut sink = |node: &NodeName, change: Change| woken.push(sessions, node, change);
             for (revision, deleted, obj) in &round {
                 view.apply(*revision, *deleted, obj, &mut sink);
             }
             view.advance(through);
-            for node in &woken {
-                if let Some(s) = sessions.get(node) {
-                    s.notify.notify_one();
-                }
-            }
-        }
+            woken
+        };
+        // Published before the wake-ups: a woken session reads a revision
+        // that covers what it was woken for.
         self.revision.send_replace(through);
+        woken.notify();
     }
 
     fn reload(&self, objects: Vec<Arc<CachedObject>>, revision: Revision) {
-        let mut woken: HashSet<NodeName> = HashSet::new();
-        {
+        let woken = {
             let mut guard = self.inner.lock();
             let Inner { view, sessions } = &mut *guard;
+            let mut woken = Woken::default();
             view.reload(revision, objects, &mut |node: &NodeName, change: Change| {
-                if let Some(s) = sessions.get(node) {
-                    s.queue.lock().push(change);
-                    woken.insert(node.clone());
-                }
+                woken.push(sessions, node, change)
             });
-            for node in &woken {
-                if let Some(s) = sessions.get(node) {
-                    s.notify.notify_one();
-                }
-            }
-        }
+            woken
+        };
         self.revision.send_replace(revision);
+        woken.notify();
+    }
+}
+
+/// Sessions that were given changes in one round.
+#[derive(Default)]
+struct Woken(HashMap<NodeName, Arc<Session>>);
+
+impl Woken {
+    fn push(
+        &mut self,
+        sessions: &HashMap<NodeName, Arc<Session>>,
+        node: &NodeName,
+        change: Change,
+    ) {
+        if let Some(s) = sessions.get(node) {
+            s.queue.lock().push(change);
+            self.0.entry(node.clone()).or_insert_with(|| s.clone());
+        }
+    }
+
+    fn notify(self) {
+        for s in self.0.values() {
+            s.notify.notify_one();
+        }
     }
 }
 

@@ -19,6 +19,10 @@ pub struct Cluster {
     pub url: String,
     child: Option<Child>,
     port: u16,
+    /// The cloud hub's WebSocket (TCP) and QUIC (UDP) ports on 127.0.0.1,
+    /// kept across restarts so edges reconnect to the same address.
+    pub hub_port: u16,
+    pub quic_port: u16,
     extra_args: Vec<String>,
 }
 
@@ -27,6 +31,13 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback UDP port")
 }
 
 impl Cluster {
@@ -57,6 +68,8 @@ impl Cluster {
             dir,
             child: None,
             port,
+            hub_port: free_port(),
+            quic_port: free_udp_port(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
         };
         c.spawn();
@@ -68,6 +81,7 @@ impl Cluster {
             .args(["server", "--data-dir"])
             .arg(&self.data_dir)
             .args(["--api-listen", &format!("127.0.0.1:{}", self.port)])
+            .args(self.hub_args())
             .args(&self.extra_args)
             .env("VERGE_LOG", "warn")
             .stdout(Stdio::piped())
@@ -86,6 +100,21 @@ impl Cluster {
         rx.recv_timeout(Duration::from_secs(60))
             .expect("verge server did not report ready within 60s");
         self.child = Some(child);
+    }
+
+    /// The hub listeners on the cluster's own loopback ports, unless the
+    /// test chose its own.
+    fn hub_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if !self.extra_args.iter().any(|a| a == "--hub-listen") {
+            args.push("--hub-listen".to_owned());
+            args.push(format!("127.0.0.1:{}", self.hub_port));
+        }
+        if !self.extra_args.iter().any(|a| a == "--quic-listen") {
+            args.push("--quic-listen".to_owned());
+            args.push(format!("127.0.0.1:{}", self.quic_port));
+        }
+        args
     }
 
     /// Kills the server with SIGKILL (no chance to flush anything).

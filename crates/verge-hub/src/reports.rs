@@ -1,0 +1,346 @@
+//! Upstream reports: what an edge node asks the cloud to write, checked
+//! against what that node may touch and written to the API server on its
+//! behalf.
+//!
+//! A node may write only its own Node's status, its own Lease, the status
+//! of pods bound to it and Events about those. Anything else is refused for
+//! good (acknowledged with a rejection, never retried) and logged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use verge_apiserver::registry::ResourceType;
+use verge_apiserver::resources::{Part, Resources, WriteOptions};
+use verge_apiserver::status::ApiError;
+use verge_protocol::pb::{self, BodyType, ErrorCode, ReportKind};
+
+/// The field manager of everything written from edge reports.
+pub const FIELD_MANAGER: &str = "verge-edge";
+/// Where node Leases live.
+pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+
+/// What became of one report.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Refused for good: acknowledged with this code and message.
+    Rejected(ErrorCode, String),
+    /// Not written now (the API server is unavailable or kept conflicting):
+    /// not acknowledged, the edge sends it again.
+    Retry(String),
+}
+
+/// Writes reports and remembers, per node, how far its report stream has
+/// been applied (Welcome's `reports_applied`). That memory is the hub's
+/// only: after a restart reports are applied again, which is harmless as
+/// their bodies are idempotent.
+pub struct ReportWriter {
+    resources: Arc<Resources>,
+    applied: Mutex<HashMap<Arc<str>, (String, u64)>>,
+}
+
+impl ReportWriter {
+    pub fn new(resources: Arc<Resources>) -> ReportWriter {
+        ReportWriter {
+            resources,
+            applied: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The last sequence applied from `node`'s report stream `stream` (0
+    /// for a stream the hub has not seen: sequences start at 1).
+    pub fn applied(&self, node: &str, stream: &str) -> u64 {
+        match self.applied.lock().get(node) {
+            Some((s, seq)) if s == stream => *seq,
+            _ => 0,
+        }
+    }
+
+    /// Records that `sequence` of `node`'s stream is dealt with.
+    pub fn mark_applied(&self, node: &Arc<str>, stream: &str, sequence: u64) {
+        let mut applied = self.applied.lock();
+        let entry = applied
+            .entry(node.clone())
+            .or_insert_with(|| (stream.to_owned(), 0));
+        if entry.0 != stream {
+            *entry = (stream.to_owned(), 0);
+        }
+        entry.1 = entry.1.max(sequence);
+    }
+
+    /// Authorizes and writes one report of `node`.
+    pub async fn apply(&self, node: &str, report: &pb::Report) -> Outcome {
+        let kind = ReportKind::try_from(report.kind).unwrap_or(ReportKind::Unspecified);
+        let body_type = BodyType::try_from(report.body_type).unwrap_or(BodyType::Unspecified);
+        let Some(key) = report.key.as_ref() else {
+            return invalid("the report names no object");
+        };
+        let outcome = match kind {
+            ReportKind::NodeStatus => self.node_status(node, key, body_type, &report.body).await,
+            ReportKind::Lease => self.lease(node, key, body_type, &report.body).await,
+            ReportKind::PodStatus => self.pod_status(node, key, body_type, &report.body).await,
+            ReportKind::Event => self.event(node, body_type, &report.body).await,
+            ReportKind::DeviceTwin | ReportKind::Unspecified => Outcome::Rejected(
+                ErrorCode::Unimplemented,
+                format!("report kind {kind:?} is not handled by this hub"),
+            ),
+        };
+        if let Outcome::Rejected(code, message) = &outcome {
+            tracing::warn!(
+                node,
+                sequence = report.sequence,
+                kind = ?kind,
+                namespace = key.namespace,
+                name = key.name,
+                ?code,
+                message,
+                "refused an edge report"
+            );
+        }
+        outcome
+    }
+
+    async fn node_status(
+        &self,
+        node: &str,
+        key: &pb::ObjectKey,
+        body_type: BodyType,
+        body: &[u8],
+    ) -> Outcome {
+        if !is_resource(key, "", "nodes") || !key.namespace.is_empty() || key.name != node {
+            return forbidden(node, "write the status of another node");
+        }
+        let patch = match merge_patch_body(body_type, body) {
+            Ok(p) => p,
+            Err(o) => return o,
+        };
+        let Some(rt) = self.rt("", "v1", "nodes") else {
+            return Outcome::Retry("nodes are not served".into());
+        };
+        let written = self
+            .resources
+            .update(&rt, None, node, Part::Status, &options(), |old| {
+                Ok(verge_apimachinery::patch::merge_patch(old, &patch))
+            })
+            .await;
+        outcome_of(written.map(|_| ()))
+    }
+
+    async fn lease(
+        &self,
+        node: &str,
+        key: &pb::ObjectKey,
+        body_type: BodyType,
+        body: &[u8],
+    ) -> Outcome {
+        if !is_resource(key, "coordination.k8s.io", "leases")
+            || key.namespace != LEASE_NAMESPACE
+            || key.name != node
+        {
+            return forbidden(node, "write a Lease other than its own");
+        }
+        let patch = match merge_patch_body(body_type, body) {
+            Ok(p) => p,
+            Err(o) => return o,
+        };
+        let Some(rt) = self.rt("coordination.k8s.io", "v1", "leases") else {
+            return Outcome::Retry("leases are not served".into());
+        };
+        let keep_holder = |mut lease: Value| {
+            lease["spec"]["holderIdentity"] = Value::String(node.to_owned());
+            lease
+        };
+        let ns = Some(LEASE_NAMESPACE);
+        let updated = self
+            .resources
+            .update(&rt, ns, node, Part::Main, &options(), |old| {
+                Ok(keep_holder(verge_apimachinery::patch::merge_patch(
+                    old, &patch,
+                )))
+            })
+            .await;
+        match updated {
+            Err(e) if e.code.as_u16() == 404 => {
+                let skeleton = json!({
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": node, "namespace": LEASE_NAMESPACE},
+                });
+                let lease = keep_holder(verge_apimachinery::patch::merge_patch(&skeleton, &patch));
+                let created = self.resources.create(&rt, ns, lease, &options()).await;
+                outcome_of(created.map(|_| ()))
+            }
+            other => outcome_of(other.map(|_| ())),
+        }
+    }
+
+    async fn pod_status(
+        &self,
+        node: &str,
+        key: &pb::ObjectKey,
+        body_type: BodyType,
+        body: &[u8],
+    ) -> Outcome {
+        if !is_resource(key, "", "pods") {
+            return forbidden(node, "write pod status through a non-pod key");
+        }
+        match self.pod_node(&key.namespace, &key.name) {
+            Some((bound, uid)) if bound == node && (key.uid.is_empty() || key.uid == uid) => {}
+            // A pod that is gone (or was replaced) has no status to take:
+            // final, not an authorization failure.
+            None => {
+                return Outcome::Rejected(ErrorCode::NotFound, "the pod no longer exists".into());
+            }
+            Some((bound, uid)) if bound == node => {
+                return Outcome::Rejected(
+                    ErrorCode::NotFound,
+                    format!("the pod was replaced (uid {uid}, report for {})", key.uid),
+                );
+            }
+            Some(_) => return forbidden(node, "write the status of a pod not bound to it"),
+        }
+        let patch = match merge_patch_body(body_type, body) {
+            Ok(p) => p,
+            Err(o) => return o,
+        };
+        let Some(rt) = self.rt("", "v1", "pods") else {
+            return Outcome::Retry("pods are not served".into());
+        };
+        let written = self
+            .resources
+            .update(
+                &rt,
+                Some(&key.namespace),
+                &key.name,
+                Part::Status,
+                &options(),
+                |old| Ok(verge_apimachinery::patch::merge_patch(old, &patch)),
+            )
+            .await;
+        outcome_of(written.map(|_| ()))
+    }
+
+    async fn event(&self, node: &str, body_type: BodyType, body: &[u8]) -> Outcome {
+        if body_type != BodyType::Create {
+            return invalid("events are reported as whole objects to create");
+        }
+        let event: Value = match serde_json::from_slice(body) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => return invalid("the event is not a JSON object"),
+        };
+        let involved = &event["involvedObject"];
+        let field = |v: &Value, f: &str| v[f].as_str().unwrap_or_default().to_owned();
+        let (kind, ns, name) = (
+            field(involved, "kind"),
+            field(involved, "namespace"),
+            field(involved, "name"),
+        );
+        let allowed = match kind.as_str() {
+            "Node" => name == node,
+            "Pod" => self
+                .pod_node(&ns, &name)
+                .is_some_and(|(bound, _)| bound == node),
+            _ => false,
+        };
+        if !allowed {
+            return forbidden(node, "report an event about an object that is not its own");
+        }
+        let event_ns = match event["metadata"]["namespace"].as_str() {
+            Some(n) if !n.is_empty() => n.to_owned(),
+            _ if kind == "Pod" => ns,
+            _ => "default".to_owned(),
+        };
+        let Some(rt) = self.rt("", "v1", "events") else {
+            return Outcome::Retry("events are not served".into());
+        };
+        let created = self
+            .resources
+            .create(&rt, Some(&event_ns), event, &options())
+            .await;
+        match created {
+            // Redelivery after a lost ack: the event is already there.
+            Err(e) if e.code.as_u16() == 409 => Outcome::Applied,
+            other => outcome_of(other.map(|_| ())),
+        }
+    }
+
+    fn rt(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
+        self.resources.registry.lookup(group, version, plural)
+    }
+
+    /// The node a pod is bound to and its uid, from the watch cache.
+    fn pod_node(&self, ns: &str, name: &str) -> Option<(String, String)> {
+        let obj = self
+            .resources
+            .cache
+            .get_now(&format!("/registry/pods/{ns}/{name}"))?;
+        let pod: Value = serde_json::from_slice(&obj.bytes).ok()?;
+        Some((
+            pod["spec"]["nodeName"].as_str()?.to_owned(),
+            pod["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        ))
+    }
+}
+
+fn options() -> WriteOptions {
+    WriteOptions {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..WriteOptions::default()
+    }
+}
+
+fn is_resource(key: &pb::ObjectKey, group: &str, plural: &str) -> bool {
+    key.kind
+        .as_ref()
+        .is_some_and(|k| k.group == group && k.resource == plural)
+}
+
+fn invalid(message: &str) -> Outcome {
+    Outcome::Rejected(ErrorCode::Invalid, message.to_owned())
+}
+
+fn forbidden(node: &str, what: &str) -> Outcome {
+    Outcome::Rejected(
+        ErrorCode::Unauthorized,
+        format!("node {node} may not {what}"),
+    )
+}
+
+fn merge_patch_body(body_type: BodyType, body: &[u8]) -> Result<Value, Outcome> {
+    if body_type != BodyType::MergePatch {
+        return Err(Outcome::Rejected(
+            ErrorCode::Unimplemented,
+            format!(
+                "body type {body_type:?} is not accepted for this report kind; send a merge patch"
+            ),
+        ));
+    }
+    match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(invalid("the merge patch is not a JSON object")),
+        Err(e) => Err(invalid(&format!("the merge patch is not JSON: {e}"))),
+    }
+}
+
+/// Client errors are final (the same body would fail again); everything
+/// else is worth another try.
+fn outcome_of(result: Result<(), ApiError>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Applied,
+        Err(e) if e.code.as_u16() == 409 => Outcome::Retry(e.message),
+        Err(e) if e.code.is_client_error() && e.code.as_u16() != 429 => {
+            let code = if e.code.as_u16() == 404 {
+                ErrorCode::NotFound
+            } else {
+                ErrorCode::Invalid
+            };
+            Outcome::Rejected(code, e.message)
+        }
+        Err(e) => Outcome::Retry(e.message),
+    }
+}
