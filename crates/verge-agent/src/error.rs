@@ -8,6 +8,10 @@ use verge_pki::join_token::JoinTokenError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AgentError {
+    /// The local edge database cannot be used.
+    #[error(transparent)]
+    EdgeStore(#[from] verge_edgehub::StoreError),
+
     /// `--token` is not a join token.
     #[error("--token: {0}")]
     Token(#[from] JoinTokenError),

@@ -16,6 +16,7 @@
 mod client;
 pub mod csr;
 pub mod discovery;
+mod edge;
 mod error;
 mod files;
 pub mod identity;
@@ -59,6 +60,18 @@ pub struct Config {
     pub runtime_endpoint: String,
     /// How long to wait for a CSR to be signed.
     pub csr_timeout: Duration,
+    /// Which transport to reach the cloud hub with.
+    pub transport: HubTransport,
+}
+
+/// How the agent reaches the cloud hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HubTransport {
+    /// QUIC, falling back to WebSocket when QUIC does not get through.
+    #[default]
+    Auto,
+    Quic,
+    WebSocket,
 }
 
 impl std::fmt::Debug for Config {
@@ -70,6 +83,7 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("runtime_endpoint", &self.runtime_endpoint)
             .field("csr_timeout", &self.csr_timeout)
+            .field("transport", &self.transport)
             .finish()
     }
 }
@@ -145,8 +159,11 @@ pub async fn run(
         server_url: server_url.clone(),
         node_name: config.node_name.clone(),
         not_after: identity.not_after,
-        hub,
+        hub: hub.clone(),
     });
+
+    let link = edge::start(&config, &paths, &server_url, &hub)?;
+    edge::report_ready(&link, &config.node_name)?;
 
     let (clients_tx, clients_rx) = watch::channel(node_client);
     let heartbeat = tokio::spawn(lease::run(node, clients_rx, shutdown.clone()));
@@ -161,6 +178,7 @@ pub async fn run(
     // heartbeat stops with it.
     heartbeat.abort();
     let _ = heartbeat.await;
+    drop(link);
     result
 }
 
@@ -312,6 +330,7 @@ mod tests {
             data_dir: dir.path().to_path_buf(),
             runtime_endpoint: DEFAULT_RUNTIME_ENDPOINT.into(),
             csr_timeout: DEFAULT_CSR_TIMEOUT,
+            transport: HubTransport::default(),
         };
         let (_trigger, shutdown) = Shutdown::new();
         let err = run(config, shutdown, |_| {}).await.expect_err("malformed");
@@ -333,6 +352,7 @@ mod tests {
             data_dir: dir.path().to_path_buf(),
             runtime_endpoint: DEFAULT_RUNTIME_ENDPOINT.into(),
             csr_timeout: DEFAULT_CSR_TIMEOUT,
+            transport: HubTransport::default(),
         };
         let (_trigger, shutdown) = Shutdown::new();
         let err = run(config, shutdown, |_| {}).await.expect_err("no token");

@@ -53,7 +53,12 @@ impl Server {
             .arg("--api-listen")
             .arg(format!("127.0.0.1:{port}"))
             // The hub on loopback ports of its own, so runs never collide.
-            .args(["--hub-listen", "127.0.0.1:0", "--quic-listen", "127.0.0.1:0"])
+            .args([
+                "--hub-listen",
+                "127.0.0.1:0",
+                "--quic-listen",
+                "127.0.0.1:0",
+            ])
             .args(args)
             .env(
                 "VERGE_LOG",

@@ -33,6 +33,18 @@ pub struct AgentArgs {
     /// approved and signed, e.g. 15m.
     #[arg(long, default_value = "15m", value_parser = verge_controllers::nodelifecycle::parse_duration)]
     csr_timeout: std::time::Duration,
+
+    /// How to reach the cloud hub: QUIC, WebSocket over TLS, or auto (QUIC,
+    /// falling back to WebSocket when UDP does not get through).
+    #[arg(long, value_enum, default_value = "auto")]
+    transport: Transport,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Transport {
+    Auto,
+    Quic,
+    Ws,
 }
 
 /// Runs the agent until SIGTERM/SIGINT.
@@ -44,6 +56,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         runtime_endpoint: args.runtime_endpoint,
         csr_timeout: args.csr_timeout,
+        transport: match args.transport {
+            Transport::Auto => verge_agent::HubTransport::Auto,
+            Transport::Quic => verge_agent::HubTransport::Quic,
+            Transport::Ws => verge_agent::HubTransport::WebSocket,
+        },
     };
     let (trigger, shutdown) = verge_agent::Shutdown::new();
     tokio::spawn(async move {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod hollow;
 
 use std::io::{BufRead, BufReader, Write};

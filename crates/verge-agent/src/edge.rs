@@ -1,0 +1,126 @@
+//! The agent's link to the cloud hub (verge-edgehub): started once the node
+//! is registered; its first report says the node is Ready.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use verge_edgehub::{EdgeHub, EdgeStore, HubEndpoint, LinkConfig};
+use verge_protocol::pb::{self, BodyType, ReportKind};
+use verge_transport::{ClientTls, TransportConfig, TransportKind};
+
+use crate::discovery::HubAddresses;
+use crate::identity::{self, Paths, Stored};
+use crate::{AgentError, Config, HubTransport};
+
+/// The edge database under the data dir.
+pub const EDGE_DB: &str = "edge.db";
+
+pub(crate) fn start(
+    config: &Config,
+    paths: &Paths,
+    server_url: &str,
+    hub: &HubAddresses,
+) -> Result<EdgeHub, AgentError> {
+    let store = Arc::new(EdgeStore::open(&config.data_dir.join(EDGE_DB))?);
+    let quic = hub.quic.clone().map(|address| HubEndpoint {
+        transport: TransportKind::Quic,
+        address,
+    });
+    let ws = hub.websocket.clone().map(|address| HubEndpoint {
+        transport: TransportKind::WebSocket,
+        address,
+    });
+    let endpoints: Vec<HubEndpoint> = match config.transport {
+        HubTransport::Auto => quic.into_iter().chain(ws).collect(),
+        HubTransport::Quic => quic.into_iter().collect(),
+        HubTransport::WebSocket => ws.into_iter().collect(),
+    };
+    if endpoints.is_empty() {
+        tracing::warn!(
+            node = config.node_name,
+            %hub,
+            transport = ?config.transport,
+            "the server published no hub address for this transport; the node stays off the channel"
+        );
+    }
+    let paths = paths.clone();
+    let identity = Arc::new(move || match identity::load(&paths, Timestamp::now()) {
+        Ok(Stored::Usable(id)) => {
+            let key = verge_pki::CertifiedKey {
+                cert_pem: id.cert_pem,
+                key_pem: id.key_pem,
+            };
+            ClientTls::new(&id.ca_pem, &key).map_err(|e| e.to_string())
+        }
+        Ok(Stored::Expired { not_after }) => Err(format!(
+            "the node certificate expired at {not_after}; rejoin with a new token"
+        )),
+        Ok(other) => Err(format!("no usable node identity: {other:?}")),
+        Err(e) => Err(e.to_string()),
+    });
+    Ok(EdgeHub::start(
+        store,
+        LinkConfig {
+            node_name: config.node_name.clone(),
+            endpoints,
+            server_name: server_host(server_url),
+            identity,
+            transport: TransportConfig::default(),
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+    ))
+}
+
+/// The host of `https://HOST:PORT`, brackets removed from an IPv6 literal:
+/// the hub presents the API server's certificate, so it is checked against
+/// the same name.
+fn server_host(server_url: &str) -> String {
+    server_url
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(|h| h.trim_matches(['[', ']']).to_owned()))
+        .unwrap_or_default()
+}
+
+/// Queues the node's Ready status (sent when the link is up; the cloud
+/// renews the Lease from then on).
+pub(crate) fn report_ready(link: &EdgeHub, node_name: &str) -> Result<(), AgentError> {
+    let now = Timestamp::now().to_string();
+    let patch = serde_json::json!({"status": {"conditions": [{
+        "type": "Ready",
+        "status": "True",
+        "reason": "AgentReady",
+        "message": "verge agent is running and reports through the cloud hub",
+        "lastHeartbeatTime": now,
+        "lastTransitionTime": now,
+    }]}});
+    let key = pb::ObjectKey {
+        kind: Some(pb::ResourceKind {
+            group: String::new(),
+            version: "v1".into(),
+            resource: "nodes".into(),
+        }),
+        namespace: String::new(),
+        name: node_name.to_owned(),
+        uid: String::new(),
+    };
+    link.report(
+        ReportKind::NodeStatus,
+        &key,
+        BodyType::MergePatch,
+        patch.to_string().as_bytes(),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hub_is_checked_against_the_server_host() {
+        assert_eq!(server_host("https://10.0.0.1:6443"), "10.0.0.1");
+        assert_eq!(server_host("https://[::1]:6443"), "::1");
+        assert_eq!(server_host("https://cloud.example:6443"), "cloud.example");
+    }
+}

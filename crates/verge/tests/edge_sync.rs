@@ -1,0 +1,137 @@
+//! `verge agent` and `verge server` over the real channel: the agent joins,
+//! connects to the hub, reports its node Ready, and stores what is bound to
+//! it in its edge database — converging after it was down while the cloud
+//! changed.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::agent::{Agent, token_create};
+use common::{Cluster, eventually};
+use verge_edgehub::{EdgeStore, ObjectId};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The objects in the agent's edge database, as "resource/ns/name" → body.
+fn held(data_dir: &Path) -> Vec<(String, serde_json::Value)> {
+    let store = EdgeStore::open(&data_dir.join("edge.db")).expect("open edge.db");
+    store
+        .objects()
+        .expect("objects")
+        .into_iter()
+        .map(|o| {
+            let ObjectId {
+                resource,
+                namespace,
+                name,
+                ..
+            } = o.id;
+            let key = if namespace.is_empty() {
+                format!("{resource}/{name}")
+            } else {
+                format!("{resource}/{namespace}/{name}")
+            };
+            (key, serde_json::from_slice(&o.body).expect("object JSON"))
+        })
+        .collect()
+}
+
+fn greeting(held: &[(String, serde_json::Value)]) -> Option<String> {
+    held.iter()
+        .find(|(k, _)| k == "configmaps/default/settings")
+        .and_then(|(_, v)| v["data"]["greeting"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn an_agent_syncs_its_objects_over_the_channel_and_converges_after_downtime() {
+    let c = Cluster::start();
+    let token = token_create(&c);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("agent");
+    let args = ["--server", &c.url, "--node-name", "edge-1"];
+    let mut agent = Agent::start(&data, &[&args[..], &["--token", &token]].concat());
+    agent.wait_ready();
+
+    // The node turns Ready from the agent's report through the hub.
+    eventually("edge-1 Ready through the channel", WAIT, || {
+        let out = c.kubectl(&[
+            "get",
+            "node",
+            "edge-1",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
+        ]);
+        (out.trim() == "AgentReady").then_some(())
+    });
+    let log = eventually("the agent's connect line", WAIT, || {
+        let log = agent.stderr();
+        log.contains("connected to the cloud hub").then_some(log)
+    });
+    assert!(log.contains("Quic"), "auto prefers QUIC:\n{log}");
+
+    c.apply(
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: default}
+data: {greeting: hello}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: not-mine, namespace: default}
+data: {greeting: nope}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: default}
+spec:
+  nodeName: edge-1
+  containers:
+  - name: app
+    image: busybox
+    envFrom: [{configMapRef: {name: settings}}]
+"#,
+    );
+    let objects = eventually("the pod and its ConfigMap in edge.db", WAIT, || {
+        let h = held(&data);
+        (greeting(&h).as_deref() == Some("hello") && h.iter().any(|(k, _)| k == "pods/default/web"))
+            .then_some(h)
+    });
+    assert!(objects.iter().any(|(k, _)| k == "nodes/edge-1"));
+    assert!(
+        !objects.iter().any(|(k, _)| k.ends_with("/not-mine")),
+        "nothing that is not bound to the node: {:?}",
+        objects.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+
+    // Down while the cloud changes: on restart (no token needed) the edge
+    // gets exactly the difference.
+    drop(agent);
+    c.kubectl(&[
+        "patch",
+        "configmap",
+        "settings",
+        "-p",
+        r#"{"data":{"greeting":"changed"}}"#,
+    ]);
+    c.kubectl(&["delete", "pod", "web", "--grace-period=0", "--force"]);
+    assert_eq!(
+        greeting(&held(&data)).as_deref(),
+        Some("hello"),
+        "still the old state while down"
+    );
+    let mut agent = Agent::start(&data, &args);
+    agent.wait_ready();
+    let after = eventually("edge.db converges after the restart", WAIT, || {
+        let h = held(&data);
+        (!h.iter().any(|(k, _)| k == "pods/default/web")).then_some(h)
+    });
+    let keys: Vec<&str> = after.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["nodes/edge-1"],
+        "the pod and the ConfigMap only it used are gone"
+    );
+}
