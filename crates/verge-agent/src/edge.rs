@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use verge_edgehub::{EdgeHub, EdgeStore, HubEndpoint, LinkConfig};
 use verge_protocol::pb::{self, BodyType, ReportKind};
-use verge_transport::{ClientTls, TransportConfig, TransportKind};
+use verge_transport::{TransportConfig, TransportKind};
 
 use crate::discovery::HubAddresses;
 use crate::identity::{self, Paths, Stored};
@@ -45,13 +45,13 @@ pub(crate) fn start(
     }
     let paths = paths.clone();
     let identity = Arc::new(move || match identity::load(&paths, Timestamp::now()) {
-        Ok(Stored::Usable(id)) => {
-            let key = verge_pki::CertifiedKey {
+        Ok(Stored::Usable(id)) => Ok((
+            id.ca_pem,
+            verge_pki::CertifiedKey {
                 cert_pem: id.cert_pem,
                 key_pem: id.key_pem,
-            };
-            ClientTls::new(&id.ca_pem, &key).map_err(|e| e.to_string())
-        }
+            },
+        )),
         Ok(Stored::Expired { not_after }) => Err(format!(
             "the node certificate expired at {not_after}; rejoin with a new token"
         )),

@@ -147,7 +147,7 @@ fn kubeconfig_path(server: &Server) -> PathBuf {
     server.data_path().join("admin.kubeconfig")
 }
 
-async fn kube_client(path: &Path) -> anyhow::Result<kube::Client> {
+pub(crate) async fn kube_client(path: &Path) -> anyhow::Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(path).context("reading the kubeconfig")?;
     let config =
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())

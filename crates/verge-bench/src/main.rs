@@ -9,6 +9,7 @@ mod client;
 mod controllers;
 mod creates;
 mod hist;
+mod hub;
 mod list;
 mod pod;
 mod procstat;
@@ -88,6 +89,9 @@ enum Scenario {
     /// Pods bound per second with 10,000 Ready nodes (target >= 1,000/s);
     /// the server runs its scheduler.
     Scheduling(scheduling::Args),
+    /// The cloud hub under many edge nodes: memory per node, idle traffic,
+    /// reconnect bytes, write-to-edge latency (bench/hub.sh).
+    Hub(hub::Args),
 }
 
 #[derive(Parser, Clone)]
@@ -166,6 +170,11 @@ fn main() -> anyhow::Result<()> {
         .thread_name("apibench")
         .build()
         .context("starting the async runtime")?;
+    if let Scenario::Hub(a) = &cli.scenario {
+        let result = runtime.block_on(hub::main(&cli.verge, cli.keep_data, a.clone()));
+        runtime.shutdown_timeout(Duration::from_secs(2));
+        return result;
+    }
     if let Scenario::Controllers(a) = &cli.scenario {
         let quiet = (cli.wait_quiet, cli.quiet_below);
         let result = runtime.block_on(controllers::main(
@@ -195,7 +204,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Creates(a) => vec![(Scenario::Creates(a.clone()), reproduce())],
         Scenario::Watch(a) => vec![(Scenario::Watch(a.clone()), reproduce())],
         Scenario::List(a) => vec![(Scenario::List(a.clone()), reproduce())],
-        Scenario::Controllers(_) => Vec::new(),
+        Scenario::Controllers(_) | Scenario::Hub(_) => Vec::new(),
         Scenario::Scheduling(a) => vec![(Scenario::Scheduling(a.clone()), scheduling::reproduce())],
     };
     let mut rows = Vec::new();
@@ -318,6 +327,7 @@ async fn run_one(cli: &Cli, scenario: Scenario, command: &str) -> anyhow::Result
         Scenario::Scheduling(a) => scheduling::scenario(&target, &a, &tag, pid, command).await,
         Scenario::All => unreachable!("expanded in main"),
         Scenario::Controllers(_) => unreachable!("run by controllers::main"),
+        Scenario::Hub(_) => unreachable!("run by hub::main"),
     };
     perf.stop();
     if cli.keep_data && cli.kubeconfig.is_none() {

@@ -13,9 +13,23 @@ pub struct Server {
     pub kubeconfig: verge_pki::Kubeconfig,
     /// The server's process id, when known (for CPU and memory figures).
     pub pid: Option<u32>,
+    /// The cloud hub's WebSocket and QUIC addresses, from the server's
+    /// startup line (servers this benchmark started).
+    pub hub: Option<(std::net::SocketAddr, Option<std::net::SocketAddr>)>,
     child: Option<Child>,
     /// Removed on drop unless kept.
     data_dir: Option<tempfile::TempDir>,
+}
+
+/// `ADDR quic ADDR` from the server's "verge hub is listening" line.
+fn parse_hub_line(rest: &str) -> Option<(std::net::SocketAddr, Option<std::net::SocketAddr>)> {
+    let mut words = rest.split_whitespace();
+    let ws = words.next()?.parse().ok()?;
+    let quic = match (words.next(), words.next()) {
+        (Some("quic"), Some(addr)) => addr.parse().ok(),
+        _ => None,
+    };
+    Some((ws, quic))
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -74,9 +88,13 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
+            let mut hub = None;
             for line in lines.by_ref().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("verge hub is listening: websocket ") {
+                    hub = parse_hub_line(rest);
+                }
                 if line.contains("is ready") {
-                    let _ = tx.send(());
+                    let _ = tx.send(hub);
                     break;
                 }
             }
@@ -86,15 +104,19 @@ impl Server {
         let mut server = Server {
             kubeconfig: placeholder_kubeconfig(),
             pid: Some(pid),
+            hub: None,
             child: Some(child),
             data_dir: Some(dir),
         };
         if keep_data && let Some(d) = server.data_dir.as_mut() {
             d.disable_cleanup(true);
         }
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let log = server.log_tail();
-            bail!("verge server did not become ready within 60 s; its log ends with:\n{log}");
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(hub) => server.hub = hub,
+            Err(_) => {
+                let log = server.log_tail();
+                bail!("verge server did not become ready within 60 s; its log ends with:\n{log}");
+            }
         }
         let path = server.data_path().join("admin.kubeconfig");
         let yaml = std::fs::read_to_string(&path)
@@ -116,6 +138,7 @@ impl Server {
             kubeconfig: verge_pki::Kubeconfig::from_yaml(&yaml)
                 .context("parsing the kubeconfig")?,
             pid,
+            hub: None,
             child: None,
             data_dir: None,
         })

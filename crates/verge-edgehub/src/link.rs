@@ -18,6 +18,8 @@ use verge_transport::{
     WsConnector,
 };
 
+use verge_pki::CertifiedKey;
+
 use crate::store::{EdgeStore, StoreError};
 
 /// One address of the cloud hub.
@@ -28,9 +30,10 @@ pub struct HubEndpoint {
     pub address: String,
 }
 
-/// Loads the TLS identity at each connection attempt, so a certificate
-/// renewed on disk is used from the next connection on.
-pub type IdentityLoader = Arc<dyn Fn() -> Result<ClientTls, String> + Send + Sync>;
+/// Loads the cluster CA (PEM) and the node's certificate and key at each
+/// connection attempt, so a certificate renewed on disk is used from the
+/// next connection on.
+pub type IdentityLoader = Arc<dyn Fn() -> Result<(String, CertifiedKey), String> + Send + Sync>;
 
 pub struct LinkConfig {
     pub node_name: String,
@@ -153,8 +156,9 @@ async fn run(
     changes: watch::Sender<u64>,
 ) {
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    let mut tls = TlsCache::default();
     loop {
-        let delay = match connect(&config).await {
+        let delay = match connect(&config, &mut tls).await {
             None => backoff.next_delay(),
             Some(conn) => {
                 let transport = conn.peer().transport;
@@ -209,9 +213,33 @@ async fn run(
     }
 }
 
+/// The client TLS configuration, rebuilt only when the identity on disk
+/// changed: the same configuration keeps its TLS session tickets, so a
+/// reconnect resumes instead of exchanging certificates again.
+#[derive(Default)]
+struct TlsCache {
+    cert_pem: String,
+    tls: Option<ClientTls>,
+}
+
+impl TlsCache {
+    fn get(&mut self, config: &LinkConfig) -> Result<ClientTls, String> {
+        let (ca_pem, identity) = (config.identity)()?;
+        if let Some(tls) = &self.tls
+            && self.cert_pem == identity.cert_pem
+        {
+            return Ok(tls.clone());
+        }
+        let tls = ClientTls::new(&ca_pem, &identity).map_err(|e| e.to_string())?;
+        self.cert_pem = identity.cert_pem;
+        self.tls = Some(tls.clone());
+        Ok(tls)
+    }
+}
+
 /// The first endpoint that answers, in order.
-async fn connect(config: &LinkConfig) -> Option<Connection> {
-    let tls = match (config.identity)() {
+async fn connect(config: &LinkConfig, cache: &mut TlsCache) -> Option<Connection> {
+    let tls = match cache.get(config) {
         Ok(tls) => tls,
         Err(e) => {
             tracing::error!(

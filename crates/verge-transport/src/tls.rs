@@ -26,9 +26,16 @@ impl ServerTls {
     pub fn new(ca_pem: &str, serving: &CertifiedKey) -> Result<ServerTls, TransportError> {
         let base = verge_pki::mtls_server_tls_config(ca_pem, serving)
             .map_err(|e| TransportError::Config(e.to_string()))?;
+        // Stateless resumption tickets: a reconnecting edge skips both
+        // certificates (about a kilobyte of its reconnect), however many
+        // nodes the hub serves; a session cache would be bounded instead.
+        let ticketer = rustls::crypto::ring::Ticketer::new()
+            .map_err(|e| TransportError::Config(format!("TLS session tickets: {e}")))?;
         let with_alpn = |alpn: &[u8]| {
             let mut config = (*base).clone();
             config.alpn_protocols = vec![alpn.to_vec()];
+            config.ticketer = ticketer.clone();
+            config.send_tls13_tickets = 1;
             Arc::new(config)
         };
         Ok(ServerTls {
