@@ -9,6 +9,8 @@ use crate::error::TransportError;
 
 /// The ALPN protocol of the channel over QUIC.
 pub const QUIC_ALPN: &[u8] = b"verge-channel/1";
+/// TLS sessions the hub remembers for resumption (per transport).
+const RESUMABLE_SESSIONS: usize = 16_384;
 /// WebSocket runs over HTTP/1.1.
 const WS_ALPN: &[u8] = b"http/1.1";
 
@@ -26,16 +28,16 @@ impl ServerTls {
     pub fn new(ca_pem: &str, serving: &CertifiedKey) -> Result<ServerTls, TransportError> {
         let base = verge_pki::mtls_server_tls_config(ca_pem, serving)
             .map_err(|e| TransportError::Config(e.to_string()))?;
-        // Stateless resumption tickets: a reconnecting edge skips both
-        // certificates (about a kilobyte of its reconnect), however many
-        // nodes the hub serves; a session cache would be bounded instead.
-        let ticketer = rustls::crypto::ring::Ticketer::new()
-            .map_err(|e| TransportError::Config(format!("TLS session tickets: {e}")))?;
         let with_alpn = |alpn: &[u8]| {
             let mut config = (*base).clone();
             config.alpn_protocols = vec![alpn.to_vec()];
-            config.ticketer = ticketer.clone();
-            config.send_tls13_tickets = 1;
+            // TLS 1.3 resumption lets a reconnecting edge skip both
+            // certificates (about a kilobyte of a reconnect). rustls keeps
+            // 256 sessions by default: too few for a fleet, so a node
+            // returning after 256 others paid the full handshake. An entry
+            // costs about a kilobyte of hub memory.
+            config.session_storage =
+                rustls::server::ServerSessionMemoryCache::new(RESUMABLE_SESSIONS);
             Arc::new(config)
         };
         Ok(ServerTls {
