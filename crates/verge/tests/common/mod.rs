@@ -20,8 +20,9 @@ pub struct Cluster {
     pub url: String,
     child: Option<Child>,
     port: u16,
-    /// The cloud hub's WebSocket (TCP) and QUIC (UDP) ports on 127.0.0.1,
-    /// kept across restarts so edges reconnect to the same address.
+    /// The cloud hub's WebSocket (TCP) and QUIC (UDP) ports on 127.0.0.1:
+    /// chosen by the server at the first start (0 until then), kept across
+    /// restarts so edges reconnect to the same address.
     pub hub_port: u16,
     pub quic_port: u16,
     extra_args: Vec<String>,
@@ -34,11 +35,15 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback UDP port")
+/// The WebSocket and QUIC ports from `ADDR quic ADDR`.
+fn hub_ports(rest: &str) -> Option<(u16, u16)> {
+    let mut words = rest.split_whitespace();
+    let ws: std::net::SocketAddr = words.next()?.parse().ok()?;
+    let quic: std::net::SocketAddr = match (words.next(), words.next()) {
+        (Some("quic"), Some(addr)) => addr.parse().ok()?,
+        _ => return None,
+    };
+    Some((ws.port(), quic.port()))
 }
 
 impl Cluster {
@@ -69,8 +74,8 @@ impl Cluster {
             dir,
             child: None,
             port,
-            hub_port: free_port(),
-            quic_port: free_udp_port(),
+            hub_port: 0,
+            quic_port: 0,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
         };
         c.spawn();
@@ -92,14 +97,25 @@ impl Cluster {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut hub = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("verge hub is listening: websocket ") {
+                    hub = hub_ports(rest);
+                }
                 if line.contains("is ready") {
-                    let _ = tx.send(());
+                    let _ = tx.send(hub);
                 }
             }
         });
-        rx.recv_timeout(Duration::from_secs(60))
+        let hub = rx
+            .recv_timeout(Duration::from_secs(60))
             .expect("verge server did not report ready within 60s");
+        // Learned from the server (it binds port 0 the first time), then
+        // kept across restarts so edges reconnect to the same address.
+        if let Some((ws, quic)) = hub {
+            self.hub_port = ws;
+            self.quic_port = quic;
+        }
         self.child = Some(child);
     }
 
