@@ -1,10 +1,10 @@
 //! The agent's link to the cloud hub (verge-edgehub): started once the node
-//! is registered; its first report says the node is Ready.
+//! is registered; each time it comes up the node reports itself Ready.
 
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use verge_edgehub::{EdgeHub, EdgeStore, HubEndpoint, LinkConfig};
+use verge_edgehub::{EdgeHub, EdgeStore, HubEndpoint, LinkConfig, LinkState, Reporter};
 use verge_protocol::pb::{self, BodyType, ReportKind};
 use verge_transport::{TransportConfig, TransportKind};
 
@@ -82,9 +82,30 @@ fn server_host(server_url: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Queues the node's Ready status (sent when the link is up; the cloud
-/// renews the Lease from then on).
-pub(crate) fn report_ready(link: &EdgeHub, node_name: &str) -> Result<(), AgentError> {
+/// Reports the node Ready each time the link to the hub comes up: after a
+/// partition the node lifecycle controller has marked it Unknown, and, as
+/// with a kubelet, it is the node that says it is Ready again.
+pub(crate) fn report_ready_on_connect(
+    link: &EdgeHub,
+    node_name: &str,
+) -> tokio::task::JoinHandle<()> {
+    let reporter = link.reporter();
+    let mut state = link.state();
+    let node_name = node_name.to_owned();
+    tokio::spawn(async move {
+        loop {
+            let connected = matches!(*state.borrow_and_update(), LinkState::Connected { .. });
+            if connected && let Err(e) = report_ready(&reporter, &node_name) {
+                tracing::error!(node = node_name, error = %e, "cannot queue the node's Ready status");
+            }
+            if state.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+fn report_ready(reporter: &Reporter, node_name: &str) -> Result<(), AgentError> {
     let now = Timestamp::now().to_string();
     let patch = serde_json::json!({"status": {"conditions": [{
         "type": "Ready",
@@ -104,7 +125,7 @@ pub(crate) fn report_ready(link: &EdgeHub, node_name: &str) -> Result<(), AgentE
         name: node_name.to_owned(),
         uid: String::new(),
     };
-    link.report(
+    reporter.report(
         ReportKind::NodeStatus,
         &key,
         BodyType::MergePatch,

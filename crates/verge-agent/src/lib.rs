@@ -163,7 +163,7 @@ pub async fn run(
     });
 
     let link = edge::start(&config, &paths, &server_url, &hub)?;
-    edge::report_ready(&link, &config.node_name)?;
+    let readiness = edge::report_ready_on_connect(&link, &config.node_name);
 
     let (clients_tx, clients_rx) = watch::channel(node_client);
     let heartbeat = tokio::spawn(lease::run(node, clients_rx, shutdown.clone()));
@@ -178,6 +178,7 @@ pub async fn run(
     // heartbeat stops with it.
     heartbeat.abort();
     let _ = heartbeat.await;
+    readiness.abort();
     drop(link);
     result
 }

@@ -9,5 +9,5 @@
 pub mod link;
 pub mod store;
 
-pub use link::{EdgeHub, HubEndpoint, LinkConfig, LinkState};
+pub use link::{EdgeHub, HubEndpoint, LinkConfig, LinkState, Reporter};
 pub use store::{EdgeStore, ObjectId, StoreError, StoredObject};

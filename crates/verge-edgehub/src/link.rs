@@ -108,13 +108,15 @@ impl EdgeHub {
         body_type: BodyType,
         body: &[u8],
     ) -> Result<u64, StoreError> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        let seq = self.store.enqueue(kind, key, body_type, body, now_ms)?;
-        self.wake.notify_one();
-        Ok(seq)
+        self.reporter().report(kind, key, body_type, body)
+    }
+
+    /// A handle other tasks can report through.
+    pub fn reporter(&self) -> Reporter {
+        Reporter {
+            store: self.store.clone(),
+            wake: self.wake.clone(),
+        }
     }
 
     /// The link's state, as it changes.
@@ -125,6 +127,32 @@ impl EdgeHub {
     /// Counts committed sync batches: changes when local objects changed.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
+    }
+}
+
+/// Queues reports for the link; cheap to clone.
+#[derive(Clone)]
+pub struct Reporter {
+    store: Arc<EdgeStore>,
+    wake: Arc<Notify>,
+}
+
+impl Reporter {
+    /// Queues a report durably and wakes the link to send it.
+    pub fn report(
+        &self,
+        kind: ReportKind,
+        key: &pb::ObjectKey,
+        body_type: BodyType,
+        body: &[u8],
+    ) -> Result<u64, StoreError> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let seq = self.store.enqueue(kind, key, body_type, body, now_ms)?;
+        self.wake.notify_one();
+        Ok(seq)
     }
 }
 

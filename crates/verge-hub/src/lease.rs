@@ -80,17 +80,17 @@ impl LeaseKeeper {
             ..Default::default()
         };
         let ns = Some(LEASE_NAMESPACE);
-        let updated = self
-            .resources
-            .update(&rt, ns, node, Part::Main, &opts, |old| {
-                let mut lease = old.clone();
-                for (k, v) in spec.as_object().into_iter().flatten() {
-                    lease["spec"][k] = v.clone();
-                }
-                Ok(lease)
-            })
-            .await;
-        let result = match updated {
+        let update = || {
+            self.resources
+                .update(&rt, ns, node, Part::Main, &opts, |old| {
+                    let mut lease = old.clone();
+                    for (k, v) in spec.as_object().into_iter().flatten() {
+                        lease["spec"][k] = v.clone();
+                    }
+                    Ok(lease)
+                })
+        };
+        let result = match update().await {
             Err(e) if e.code.as_u16() == 404 => {
                 let lease = json!({
                     "apiVersion": "coordination.k8s.io/v1",
@@ -98,10 +98,11 @@ impl LeaseKeeper {
                     "metadata": {"name": node, "namespace": LEASE_NAMESPACE},
                     "spec": spec,
                 });
-                self.resources
-                    .create(&rt, ns, lease, &opts)
-                    .await
-                    .map(|_| ())
+                match self.resources.create(&rt, ns, lease, &opts).await {
+                    // The agent created it meanwhile (it renews over HTTPS too).
+                    Err(e) if e.code.as_u16() == 409 => update().await.map(|_| ()),
+                    other => other.map(|_| ()),
+                }
             }
             other => other.map(|_| ()),
         };

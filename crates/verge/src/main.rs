@@ -88,6 +88,17 @@ struct ServerArgs {
     #[arg(long, default_value = "0.0.0.0:10001")]
     quic_listen: SocketAddr,
 
+    /// Quiet time after which either side of an edge channel sends a Ping.
+    /// Shorter detects dead links sooner at proportionally more idle
+    /// traffic (25 s keeps an idle node under 0.1 kbit/s).
+    #[arg(long, default_value = "25s", value_parser = verge_controllers::nodelifecycle::parse_duration)]
+    hub_heartbeat_interval: std::time::Duration,
+
+    /// Silence after which an edge channel is declared dead and closed
+    /// (longer than --hub-heartbeat-interval); edges get both in Welcome.
+    #[arg(long, default_value = "45s", value_parser = verge_controllers::nodelifecycle::parse_duration)]
+    hub_dead_after: std::time::Duration,
+
     /// Longest validity of a certificate issued for a CertificateSigningRequest
     /// (a request's spec.expirationSeconds may ask for less).
     #[arg(long, default_value = "8760h", value_parser = verge_controllers::nodelifecycle::parse_duration)]
@@ -214,6 +225,17 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         args.node_lifecycle.default_unreachable_toleration_seconds,
     );
     let (hub_listen, quic_listen) = (args.hub_listen, args.quic_listen);
+    anyhow::ensure!(
+        args.hub_dead_after > args.hub_heartbeat_interval,
+        "--hub-dead-after ({:?}) must be longer than --hub-heartbeat-interval ({:?})",
+        args.hub_dead_after,
+        args.hub_heartbeat_interval
+    );
+    let hub_transport = verge_transport::TransportConfig {
+        heartbeat_interval: args.hub_heartbeat_interval,
+        dead_after: args.hub_dead_after,
+        ..verge_transport::TransportConfig::default()
+    };
     let cluster_signing_duration = args.cluster_signing_duration;
     let tls_sans = args.tls_sans.clone();
     let pki_dir = args.data_dir.join("pki");
@@ -240,7 +262,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         )),
         max_validity: cluster_signing_duration,
     };
-    let hub = start_hub(&server, hub_listen, quic_listen).await?;
+    let hub = start_hub(&server, hub_listen, quic_listen, hub_transport).await?;
     settings.cluster_info = verge_controllers::clusterinfo::Settings {
         server_url: Some(advertised_url(&tls_sans, server.local_addr)),
         ca_pem: server.pki.ca().ca_pem().to_owned(),
@@ -270,6 +292,7 @@ async fn start_hub(
     server: &verge_apiserver::Server,
     hub_listen: SocketAddr,
     quic_listen: SocketAddr,
+    transport: verge_transport::TransportConfig,
 ) -> anyhow::Result<verge_hub::CloudHub> {
     let tls = verge_transport::ServerTls::new(server.pki.ca().ca_pem(), server.pki.apiserver())
         .context("preparing the hub's TLS configuration")?;
@@ -279,7 +302,7 @@ async fn start_hub(
             ws_listen: hub_listen,
             quic_listen: Some(quic_listen),
             tls,
-            transport: verge_transport::TransportConfig::default(),
+            transport,
         },
     )
     .await?;

@@ -21,7 +21,13 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(data_dir: &Path, args: &[&str]) -> Agent {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_verge"))
+        Self::start_with(Command::new(env!("CARGO_BIN_EXE_verge")), data_dir, args)
+    }
+
+    /// Starts `verge agent` through `verge`, a command that runs the verge
+    /// binary (inside a network namespace, say).
+    pub fn start_with(mut verge: Command, data_dir: &Path, args: &[&str]) -> Agent {
+        let mut child = verge
             .arg("agent")
             .arg("--data-dir")
             .arg(data_dir)

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod hollow;
+pub mod netns;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,9 @@ pub struct Cluster {
     pub home: PathBuf,
     pub url: String,
     child: Option<Child>,
+    /// The address every listener binds (loopback unless a test puts the
+    /// server on a veth it made).
+    listen_ip: String,
     port: u16,
     /// The cloud hub's WebSocket (TCP) and QUIC (UDP) ports on 127.0.0.1:
     /// chosen by the server at the first start (0 until then), kept across
@@ -61,6 +65,12 @@ impl Cluster {
 
     /// Starts a server with extra `verge server` flags (kept across restarts).
     pub fn start_with(extra_args: &[&str]) -> Cluster {
+        Self::start_on("127.0.0.1", extra_args)
+    }
+
+    /// Starts a server listening on `ip` (which must be a local address,
+    /// e.g. the host end of a test's veth), with it in the certificate.
+    pub fn start_on(ip: &str, extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join("server");
         let home = dir.path().join("home");
@@ -68,11 +78,12 @@ impl Cluster {
         let port = free_port();
         let mut c = Cluster {
             kubeconfig: data_dir.join("admin.kubeconfig"),
-            url: format!("https://127.0.0.1:{port}"),
+            url: format!("https://{ip}:{port}"),
             data_dir,
             home,
             dir,
             child: None,
+            listen_ip: ip.to_owned(),
             port,
             hub_port: 0,
             quic_port: 0,
@@ -86,7 +97,7 @@ impl Cluster {
         let mut child = Command::new(env!("CARGO_BIN_EXE_verge"))
             .args(["server", "--data-dir"])
             .arg(&self.data_dir)
-            .args(["--api-listen", &format!("127.0.0.1:{}", self.port)])
+            .args(["--api-listen", &format!("{}:{}", self.listen_ip, self.port)])
             .args(self.hub_args())
             .args(&self.extra_args)
             .env("VERGE_LOG", "warn")
@@ -125,11 +136,11 @@ impl Cluster {
         let mut args = Vec::new();
         if !self.extra_args.iter().any(|a| a == "--hub-listen") {
             args.push("--hub-listen".to_owned());
-            args.push(format!("127.0.0.1:{}", self.hub_port));
+            args.push(format!("{}:{}", self.listen_ip, self.hub_port));
         }
         if !self.extra_args.iter().any(|a| a == "--quic-listen") {
             args.push("--quic-listen".to_owned());
-            args.push(format!("127.0.0.1:{}", self.quic_port));
+            args.push(format!("{}:{}", self.listen_ip, self.quic_port));
         }
         args
     }
