@@ -134,4 +134,24 @@ spec:
         ["nodes/edge-1"],
         "the pod and the ConfigMap only it used are gone"
     );
+
+    // A corrupted edge database stops the agent with what to do, and
+    // nothing is overwritten.
+    drop(agent);
+    let garbage = b"definitely not an SQLite database, just garbage bytes".repeat(64);
+    std::fs::write(data.join("edge.db"), &garbage).expect("corrupt edge.db");
+    let _ = std::fs::remove_file(data.join("edge.db-wal"));
+    let _ = std::fs::remove_file(data.join("edge.db-shm"));
+    let mut agent = Agent::start(&data, &args);
+    let (status, log) = agent.wait_exit();
+    assert!(
+        !status.success(),
+        "the agent must not run on a corrupted database"
+    );
+    assert!(log.contains("move the file aside"), "{log}");
+    assert_eq!(
+        std::fs::read(data.join("edge.db")).expect("edge.db"),
+        garbage,
+        "the file is left as it was for inspection"
+    );
 }

@@ -472,6 +472,24 @@ async fn reports_are_written_as_the_node_and_nothing_else_is() {
                 object_key("coordination.k8s.io", "leases", "kube-node-lease", "edge-2"),
                 serde_json::json!({"spec": {"holderIdentity": "edge-2"}}),
             ),
+            // Its own pod, but a body that is not JSON, and one that the
+            // API refuses (a list given as a string): refused, nothing
+            // written.
+            pb::Report {
+                body: b"{not json".to_vec().into(),
+                ..report(
+                    7,
+                    pb::ReportKind::PodStatus,
+                    object_key("", "pods", "default", "p-1"),
+                    serde_json::json!({}),
+                )
+            },
+            report(
+                8,
+                pb::ReportKind::PodStatus,
+                object_key("", "pods", "default", "p-1"),
+                serde_json::json!({"status": {"containerStatuses": "nope"}}),
+            ),
         ],
     };
     edge.conn
@@ -485,7 +503,7 @@ async fn reports_are_written_as_the_node_and_nothing_else_is() {
             other => panic!("expected ReportAck, got {other:?}"),
         }
     };
-    assert_eq!(ack.sequence, 6);
+    assert_eq!(ack.sequence, 8);
     let rejected: Vec<(u64, i32)> = ack.rejected.iter().map(|r| (r.sequence, r.code)).collect();
     assert_eq!(
         rejected,
@@ -493,7 +511,11 @@ async fn reports_are_written_as_the_node_and_nothing_else_is() {
             (3, ErrorCode::Unauthorized as i32),
             (4, ErrorCode::Unauthorized as i32),
             (6, ErrorCode::Unauthorized as i32),
-        ]
+            (7, ErrorCode::Invalid as i32),
+            (8, ErrorCode::Invalid as i32),
+        ],
+        "{:?}",
+        ack.rejected
     );
     let jsonpath = |args: &[&str]| c.kubectl(args).trim().to_owned();
     assert_eq!(
@@ -529,7 +551,7 @@ async fn reports_are_written_as_the_node_and_nothing_else_is() {
     // Welcome says how far the stream was applied.
     drop(edge);
     let edge = connect(&c, "edge-1", None).await;
-    assert_eq!(edge.welcome.reports_applied, 6);
+    assert_eq!(edge.welcome.reports_applied, 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
