@@ -99,7 +99,10 @@ pub async fn serve(shared: Arc<Shared>, conn: Connection) {
     let started = Instant::now();
     let mut node_name = None;
     let mut conn = conn;
-    let end = match handshake(&shared, &mut conn).await {
+    // The handshake, the first Lease write and report batches are boxed:
+    // they are rare, and inlined they would size every idle session's task
+    // for their largest state (3.2 KB instead of a few hundred bytes).
+    let end = match Box::pin(handshake(&shared, &mut conn)).await {
         Err(end) => {
             if let End::Refused(code, message) = &end {
                 conn.close(pb::Goodbye::new(*code, message.clone())).await;
@@ -110,7 +113,7 @@ pub async fn serve(shared: Arc<Shared>, conn: Connection) {
             let mut s = accepted.running(shared.clone(), conn);
             node_name = Some(s.session.node.clone());
             shared.metrics.session_started(peer.transport);
-            shared.leases.connected(&s.session.node).await;
+            Box::pin(shared.leases.connected(&s.session.node)).await;
             let end = s.run().await;
             match &end {
                 End::Refused(code, message) => {
@@ -404,7 +407,7 @@ impl Running {
                     .ack(revision)
                     .map_err(|e| violation(e.to_string()))
             }
-            Some(Body::Reports(batch)) => self.apply_reports(batch).await,
+            Some(Body::Reports(batch)) => Box::pin(self.apply_reports(batch)).await,
             _ => Err(violation(format!(
                 "{} is not expected from an edge node now",
                 body_name(&envelope)
