@@ -344,3 +344,88 @@ fn outcome_of(result: Result<(), ApiError>) -> Outcome {
         Err(e) => Outcome::Retry(e.message),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+
+    use super::*;
+
+    fn key(group: &str, resource: &str) -> pb::ObjectKey {
+        pb::ObjectKey {
+            kind: Some(pb::ResourceKind {
+                group: group.into(),
+                version: "v1".into(),
+                resource: resource.into(),
+            }),
+            ..pb::ObjectKey::default()
+        }
+    }
+
+    #[test]
+    fn a_key_names_a_resource_by_group_and_plural() {
+        assert!(is_resource(&key("", "pods"), "", "pods"));
+        assert!(!is_resource(&key("apps", "pods"), "", "pods"));
+        assert!(!is_resource(&key("", "nodes"), "", "pods"));
+        assert!(!is_resource(&pb::ObjectKey::default(), "", "pods"));
+    }
+
+    #[test]
+    fn only_json_object_merge_patches_are_taken() {
+        assert!(merge_patch_body(BodyType::MergePatch, br#"{"status":{}}"#).is_ok());
+        for (body_type, body, code) in [
+            (
+                BodyType::ApplyPatch,
+                &br#"{"status":{}}"#[..],
+                ErrorCode::Unimplemented,
+            ),
+            (BodyType::MergePatch, &b"[1,2]"[..], ErrorCode::Invalid),
+            (BodyType::MergePatch, &b"{oops"[..], ErrorCode::Invalid),
+            (BodyType::MergePatch, &b""[..], ErrorCode::Invalid),
+        ] {
+            match merge_patch_body(body_type, body) {
+                Err(Outcome::Rejected(c, _)) => assert_eq!(c, code, "{body_type:?} {body:?}"),
+                other => panic!("{body_type:?} {body:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn client_errors_are_final_and_the_rest_is_retried() {
+        let err = |code: u16| {
+            Err(ApiError {
+                code: StatusCode::from_u16(code).expect("status"),
+                reason: "Reason",
+                message: "message".into(),
+                details: None,
+            })
+        };
+        assert_eq!(outcome_of(Ok(())), Outcome::Applied);
+        assert!(matches!(
+            outcome_of(err(404)),
+            Outcome::Rejected(ErrorCode::NotFound, _)
+        ));
+        assert!(matches!(
+            outcome_of(err(422)),
+            Outcome::Rejected(ErrorCode::Invalid, _)
+        ));
+        assert!(matches!(
+            outcome_of(err(400)),
+            Outcome::Rejected(ErrorCode::Invalid, _)
+        ));
+        // A conflict, throttling or a server error may pass next time.
+        for code in [409, 429, 500, 503, 504] {
+            assert!(matches!(outcome_of(err(code)), Outcome::Retry(_)), "{code}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_node_and_what_it_tried() {
+        match forbidden("edge-1", "write the status of another node") {
+            Outcome::Rejected(ErrorCode::Unauthorized, m) => {
+                assert_eq!(m, "node edge-1 may not write the status of another node")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
