@@ -100,18 +100,8 @@ impl EdgeHub {
         &self.store
     }
 
-    /// Queues a report durably and wakes the link to send it.
-    pub fn report(
-        &self,
-        kind: ReportKind,
-        key: &pb::ObjectKey,
-        body_type: BodyType,
-        body: &[u8],
-    ) -> Result<u64, StoreError> {
-        self.reporter().report(kind, key, body_type, body)
-    }
-
-    /// A handle other tasks can report through.
+    /// Queues reports durably and wakes the link to send them; cheap to
+    /// clone into other tasks.
     pub fn reporter(&self) -> Reporter {
         Reporter {
             store: self.store.clone(),

@@ -112,20 +112,8 @@ impl ReportWriter {
         if !is_resource(key, "", "nodes") || !key.namespace.is_empty() || key.name != node {
             return forbidden(node, "write the status of another node");
         }
-        let patch = match merge_patch_body(body_type, body) {
-            Ok(p) => p,
-            Err(o) => return o,
-        };
-        let Some(rt) = self.rt("", "v1", "nodes") else {
-            return Outcome::Retry("nodes are not served".into());
-        };
-        let written = self
-            .resources
-            .update(&rt, None, node, Part::Status, &options(), |old| {
-                Ok(verge_apimachinery::patch::merge_patch(old, &patch))
-            })
-            .await;
-        outcome_of(written.map(|_| ()))
+        self.patch_status("nodes", None, node, body_type, body)
+            .await
     }
 
     async fn lease(
@@ -201,23 +189,31 @@ impl ReportWriter {
             }
             Some(_) => return forbidden(node, "write the status of a pod not bound to it"),
         }
+        self.patch_status("pods", Some(&key.namespace), &key.name, body_type, body)
+            .await
+    }
+
+    /// Applies a merge patch to the status of a core/v1 object.
+    async fn patch_status(
+        &self,
+        plural: &str,
+        ns: Option<&str>,
+        name: &str,
+        body_type: BodyType,
+        body: &[u8],
+    ) -> Outcome {
         let patch = match merge_patch_body(body_type, body) {
             Ok(p) => p,
             Err(o) => return o,
         };
-        let Some(rt) = self.rt("", "v1", "pods") else {
-            return Outcome::Retry("pods are not served".into());
+        let Some(rt) = self.rt("", "v1", plural) else {
+            return Outcome::Retry(format!("{plural} are not served"));
         };
         let written = self
             .resources
-            .update(
-                &rt,
-                Some(&key.namespace),
-                &key.name,
-                Part::Status,
-                &options(),
-                |old| Ok(verge_apimachinery::patch::merge_patch(old, &patch)),
-            )
+            .update(&rt, ns, name, Part::Status, &options(), |old| {
+                Ok(verge_apimachinery::patch::merge_patch(old, &patch))
+            })
             .await;
         outcome_of(written.map(|_| ()))
     }
