@@ -219,10 +219,12 @@ impl EdgeStore {
                         )?;
                         applied.upserts += 1;
                     }
+                    // A delete names the object it removes by uid: it never
+                    // removes a newer object of the same name.
                     Some(pb::object_change::Change::Delete(_)) => {
                         applied.deletes += tx.execute(
-                            "DELETE FROM objects WHERE grp=?1 AND resource=?2 AND namespace=?3 AND name=?4",
-                            params![id.group, id.resource, id.namespace, id.name],
+                            "DELETE FROM objects WHERE grp=?1 AND resource=?2 AND namespace=?3 AND name=?4 AND (?5 = '' OR uid = ?5)",
+                            params![id.group, id.resource, id.namespace, id.name, uid],
                         )?;
                     }
                     None => {}
@@ -321,10 +323,17 @@ impl EdgeStore {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
             if kind == ReportKind::Event {
-                tx.execute(
+                let dropped = tx.execute(
                     "DELETE FROM reports WHERE seq IN (SELECT seq FROM reports WHERE kind=?1 ORDER BY seq DESC LIMIT -1 OFFSET ?2)",
                     params![kind as i32, MAX_QUEUED_EVENTS - 1],
                 )?;
+                if dropped > 0 {
+                    tracing::warn!(
+                        dropped,
+                        queued = MAX_QUEUED_EVENTS,
+                        "event queue full while the cloud is unreachable; dropped the oldest events"
+                    );
+                }
             } else {
                 tx.execute(
                     "DELETE FROM reports WHERE kind=?1 AND grp=?2 AND resource=?3 AND namespace=?4 AND name=?5",

@@ -91,7 +91,14 @@ fn upserts_apply_only_when_newer_and_deletes_remove() {
     .expect("apply");
     assert_eq!(body_of(&s, "configmaps", "ns", "a").as_deref(), Some("new"));
     let a = s
-        .apply("E", &batch(14, false, vec![delete(cm(), 14)]))
+        .apply(
+            "E",
+            &batch(
+                14,
+                false,
+                vec![delete(key("configmaps", "ns", "a", "u2"), 14)],
+            ),
+        )
         .expect("apply");
     assert_eq!(a.deletes, 1);
     assert_eq!(body_of(&s, "configmaps", "ns", "a"), None);
@@ -200,4 +207,32 @@ fn a_corrupted_database_is_a_clear_error() {
     let err = EdgeStore::open(&path).err().expect("refused");
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("move the file aside"), "{err}");
+}
+
+#[test]
+fn a_delete_of_an_older_object_leaves_a_newer_one_of_the_same_name() {
+    let (_d, s) = open();
+    s.apply(
+        "E",
+        &batch(
+            5,
+            false,
+            vec![upsert(key("pods", "ns", "p", "new-uid"), 5, "new")],
+        ),
+    )
+    .expect("apply");
+    let a = s
+        .apply(
+            "E",
+            &batch(6, false, vec![delete(key("pods", "ns", "p", "old-uid"), 4)]),
+        )
+        .expect("apply");
+    assert_eq!(a.deletes, 0);
+    assert_eq!(body_of(&s, "pods", "ns", "p").as_deref(), Some("new"));
+    s.apply(
+        "E",
+        &batch(7, false, vec![delete(key("pods", "ns", "p", "new-uid"), 7)]),
+    )
+    .expect("apply");
+    assert_eq!(body_of(&s, "pods", "ns", "p"), None);
 }
