@@ -30,6 +30,7 @@ fn ip(args: &[&str]) -> Result<(), String> {
 pub struct EdgeNet {
     pub name: String,
     host_if: String,
+    edge_if: String,
     pub host_ip: String,
     pub edge_ip: String,
 }
@@ -98,6 +99,7 @@ impl EdgeNet {
         let net = EdgeNet {
             name,
             host_if,
+            edge_if,
             host_ip,
             edge_ip,
         };
@@ -119,14 +121,18 @@ impl EdgeNet {
         c
     }
 
-    /// Cuts the link: the host end goes down, so nothing passes either way
-    /// until [`EdgeNet::heal`].
+    /// Cuts the link until [`EdgeNet::heal`] by taking the namespace's end
+    /// down. The host keeps its route to the /30, so the cloud's packets
+    /// are dropped silently at the veth (a real outage, as the server sees
+    /// it) and never follow the default route out of the machine, as they
+    /// would if the host end went down. Inside, sends fail at once with
+    /// "network unreachable".
     pub fn cut(&self) {
-        ip(&["link", "set", &self.host_if, "down"]).expect("cut the link");
+        ip(&["-n", &self.name, "link", "set", &self.edge_if, "down"]).expect("cut the link");
     }
 
     pub fn heal(&self) {
-        ip(&["link", "set", &self.host_if, "up"]).expect("heal the link");
+        ip(&["-n", &self.name, "link", "set", &self.edge_if, "up"]).expect("heal the link");
     }
 
     /// Bytes the host end sent and received so far.
