@@ -474,7 +474,8 @@ async fn handshake(
             })
             .max(1) as usize;
         let entries = store.inventory()?;
-        let count = entries.len().div_ceil(per_chunk).max(1);
+        let held = entries.len();
+        let count = held.div_ceil(per_chunk).max(1);
         let mut chunks = entries.chunks(per_chunk);
         for i in 0..count {
             let entries = chunks.next().map(<[_]>::to_vec).unwrap_or_default();
@@ -486,7 +487,7 @@ async fn handshake(
         }
         tracing::info!(
             node = config.node_name,
-            held = store.objects()?.len(),
+            held,
             "sent the inventory the cloud asked for"
         );
     }

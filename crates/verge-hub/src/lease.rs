@@ -12,9 +12,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use parking_lot::Mutex;
 use serde_json::json;
-use verge_apiserver::resources::{Part, Resources};
+use verge_apiserver::resources::Resources;
 
-use crate::reports::LEASE_NAMESPACE;
+use crate::reports::write_lease;
 
 /// How often a connected node's Lease is renewed (kubelet's default).
 pub const RENEW_INTERVAL: Duration = Duration::from_secs(10);
@@ -62,50 +62,12 @@ impl LeaseKeeper {
     }
 
     async fn renew(&self, node: &str) {
-        let Some(rt) = self
-            .resources
-            .registry
-            .lookup("coordination.k8s.io", "v1", "leases")
-        else {
-            return;
-        };
-        let now = Timestamp::now().to_string();
-        let spec = json!({
+        let patch = json!({"spec": {
             "holderIdentity": node,
             "leaseDurationSeconds": LEASE_DURATION_SECONDS,
-            "renewTime": now,
-        });
-        let opts = verge_apiserver::resources::WriteOptions {
-            field_manager: Some(crate::reports::FIELD_MANAGER.to_owned()),
-            ..Default::default()
-        };
-        let ns = Some(LEASE_NAMESPACE);
-        let update = || {
-            self.resources
-                .update(&rt, ns, node, Part::Main, &opts, |old| {
-                    let mut lease = old.clone();
-                    for (k, v) in spec.as_object().into_iter().flatten() {
-                        lease["spec"][k] = v.clone();
-                    }
-                    Ok(lease)
-                })
-        };
-        let result = match update().await {
-            Err(e) if e.code.as_u16() == 404 => {
-                let lease = json!({
-                    "apiVersion": "coordination.k8s.io/v1",
-                    "kind": "Lease",
-                    "metadata": {"name": node, "namespace": LEASE_NAMESPACE},
-                    "spec": spec,
-                });
-                match self.resources.create(&rt, ns, lease, &opts).await {
-                    // The agent created it meanwhile (it renews over HTTPS too).
-                    Err(e) if e.code.as_u16() == 409 => update().await.map(|_| ()),
-                    other => other.map(|_| ()),
-                }
-            }
-            other => other.map(|_| ()),
-        };
+            "renewTime": Timestamp::now().to_string(),
+        }});
+        let result = write_lease(&self.resources, node, &patch).await;
         if let Err(e) = result {
             tracing::warn!(node, error = %e.message, "cannot renew the Lease of a connected node");
         }

@@ -133,35 +133,7 @@ impl ReportWriter {
             Ok(p) => p,
             Err(o) => return o,
         };
-        let Some(rt) = self.rt("coordination.k8s.io", "v1", "leases") else {
-            return Outcome::Retry("leases are not served".into());
-        };
-        let keep_holder = |mut lease: Value| {
-            lease["spec"]["holderIdentity"] = Value::String(node.to_owned());
-            lease
-        };
-        let ns = Some(LEASE_NAMESPACE);
-        let updated = self
-            .resources
-            .update(&rt, ns, node, Part::Main, &options(), |old| {
-                Ok(keep_holder(verge_apimachinery::patch::merge_patch(
-                    old, &patch,
-                )))
-            })
-            .await;
-        match updated {
-            Err(e) if e.code.as_u16() == 404 => {
-                let skeleton = json!({
-                    "apiVersion": "coordination.k8s.io/v1",
-                    "kind": "Lease",
-                    "metadata": {"name": node, "namespace": LEASE_NAMESPACE},
-                });
-                let lease = keep_holder(verge_apimachinery::patch::merge_patch(&skeleton, &patch));
-                let created = self.resources.create(&rt, ns, lease, &options()).await;
-                outcome_of(created.map(|_| ()))
-            }
-            other => outcome_of(other.map(|_| ())),
-        }
+        outcome_of(write_lease(&self.resources, node, &patch).await)
     }
 
     async fn pod_status(
@@ -280,6 +252,54 @@ impl ReportWriter {
                 .unwrap_or_default()
                 .to_owned(),
         ))
+    }
+}
+
+/// Merge-patches `node`'s Lease in kube-node-lease, creating it when
+/// missing (and patching after all when someone created it meanwhile: the
+/// agent renews over HTTPS too). `holderIdentity` is always the node. The
+/// one way the hub writes a Lease: for LEASE reports and for renewals from
+/// channel liveness.
+pub(crate) async fn write_lease(
+    resources: &Resources,
+    node: &str,
+    patch: &Value,
+) -> Result<(), ApiError> {
+    let Some(rt) = resources
+        .registry
+        .lookup("coordination.k8s.io", "v1", "leases")
+    else {
+        return Err(ApiError {
+            code: http::StatusCode::SERVICE_UNAVAILABLE,
+            reason: "ServiceUnavailable",
+            message: "leases are not served".into(),
+            details: None,
+        });
+    };
+    let apply = |base: &Value| {
+        let mut lease = verge_apimachinery::patch::merge_patch(base, patch);
+        lease["spec"]["holderIdentity"] = Value::String(node.to_owned());
+        lease
+    };
+    let ns = Some(LEASE_NAMESPACE);
+    let opts = options();
+    let update = || resources.update(&rt, ns, node, Part::Main, &opts, |old| Ok(apply(old)));
+    match update().await {
+        Err(e) if e.code.as_u16() == 404 => {
+            let skeleton = json!({
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": node, "namespace": LEASE_NAMESPACE},
+            });
+            match resources
+                .create(&rt, ns, apply(&skeleton), &options())
+                .await
+            {
+                Err(e) if e.code.as_u16() == 409 => update().await.map(|_| ()),
+                other => other.map(|_| ()),
+            }
+        }
+        other => other.map(|_| ()),
     }
 }
 
