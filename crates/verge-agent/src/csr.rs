@@ -202,9 +202,15 @@ pub async fn submit_and_wait(
             csr
         }
         Err(e) if client::status_code(&e) == Some(409) => {
-            let existing = get(&api, &name, server_url, shutdown)
-                .await?
-                .map_err(|e| refused(&e))?;
+            let existing = match get(&api, &name, server_url, shutdown).await? {
+                Ok(csr) => csr,
+                // Sent with other credentials (a renewal cut short, then a
+                // join with a token): only its sender may read it.
+                Err(e) if client::status_code(&e) == Some(403) => {
+                    return Err(AgentError::CsrSentByAnother { name });
+                }
+                Err(e) => return Err(refused(&e)),
+            };
             // ECDSA signatures are randomized, so the request's bytes differ
             // between attempts; the key is what makes it ours.
             if !same_key(&existing.spec.request.0, &request.key_pem) {

@@ -169,6 +169,17 @@ pub enum AgentError {
     #[error("cannot set up the API client: {0}")]
     Client(String),
 
+    /// A request for the pending key exists but was sent with other
+    /// credentials, so this client cannot follow it; a new key is needed.
+    #[error(
+        "the certificate signing request {name} was sent with other credentials and cannot be \
+         read with these"
+    )]
+    CsrSentByAnother {
+        /// The CSR's name.
+        name: String,
+    },
+
     /// The server gave an answer the agent cannot use.
     #[error("unexpected answer from the server while trying to {action}: {reason}")]
     Protocol {

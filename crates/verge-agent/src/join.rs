@@ -53,33 +53,39 @@ pub(crate) async fn obtain(
     csr_timeout: Duration,
     shutdown: &mut Shutdown,
 ) -> Result<NodeIdentity, AgentError> {
-    let key = match identity::pending_key(paths)? {
+    let mut key = match identity::pending_key(paths)? {
         Some(key) if rcgen::KeyPair::from_pem(&key).is_ok() => key,
-        _ => {
-            let key = csr::new_key()?;
-            identity::save_pending_key(paths, &key)?;
-            key
-        }
+        _ => new_pending_key(paths)?,
     };
-    let request = csr::request(node_name, &key)?;
-    let cert_pem = match csr::submit_and_wait(
-        client,
-        credentials,
-        &request,
-        server_url,
-        csr_timeout,
-        shutdown,
-    )
-    .await
-    {
-        Ok(cert) => cert,
-        Err(e @ AgentError::CsrRejected { .. }) => {
-            // A rejected request stays rejected: the next attempt needs a
-            // new key, hence a new request name.
-            let _ = std::fs::remove_file(paths.pending_key());
-            return Err(e);
+    let mut fresh_key = false;
+    let (request, cert_pem) = loop {
+        let request = csr::request(node_name, &key)?;
+        match csr::submit_and_wait(
+            client.clone(),
+            credentials,
+            &request,
+            server_url,
+            csr_timeout,
+            shutdown,
+        )
+        .await
+        {
+            Ok(cert) => break (request, cert),
+            // The pending key's request was sent before with credentials
+            // this client no longer has: start over with a key of its own.
+            Err(AgentError::CsrSentByAnother { name }) if !fresh_key => {
+                tracing::info!(csr = %name, "the pending request was sent with other credentials; requesting with a new key");
+                key = new_pending_key(paths)?;
+                fresh_key = true;
+            }
+            Err(e @ AgentError::CsrRejected { .. }) => {
+                // A rejected request stays rejected: the next attempt needs
+                // a new key, hence a new request name.
+                let _ = std::fs::remove_file(paths.pending_key());
+                return Err(e);
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
     };
     let bad = |reason: String| AgentError::BadIssuedCertificate {
         name: request.name.clone(),
@@ -129,4 +135,12 @@ fn save_cluster_info(paths: &Paths, info: &ClusterInfo) -> Result<(), AgentError
     })?;
     files::ensure_private_dir(paths.data_dir())?;
     files::write_atomic(&paths.cluster_info(), &json, MODE_PUBLIC)
+}
+
+/// A new key, saved as pending before any request for it is sent so that a
+/// restart finds the request again instead of sending another.
+fn new_pending_key(paths: &Paths) -> Result<String, AgentError> {
+    let key = csr::new_key()?;
+    identity::save_pending_key(paths, &key)?;
+    Ok(key)
 }

@@ -468,8 +468,32 @@ fn a_csr_waiting_for_an_admin_survives_a_restart_and_a_denied_one_is_reported() 
         again.stderr()
     );
     assert_eq!(c.kubectl(&["get", "csr", "-o", "name"]).lines().count(), 1);
-    c.kubectl(&["certificate", "approve", &name]);
-    again.wait_ready();
+    assert!(again.terminate().success(), "{}", again.stderr());
+
+    // With another token it cannot read that request (it belongs to the
+    // first token's user), so it sends a new one with a new key.
+    let other_token = token_create(&c);
+    let mut retoken = Agent::start(
+        &data_dir,
+        &[
+            "--server",
+            &c.url,
+            "--token",
+            &other_token,
+            "--node-name",
+            "edge-7",
+        ],
+    );
+    let renamed = waiting_for_csr(&retoken);
+    assert_ne!(renamed, name);
+    assert!(
+        retoken.stderr().contains("sent with other credentials"),
+        "{}",
+        retoken.stderr()
+    );
+    assert_eq!(c.kubectl(&["get", "csr", "-o", "name"]).lines().count(), 2);
+    c.kubectl(&["certificate", "approve", &renamed]);
+    retoken.wait_ready();
     assert_eq!(
         node_json(&c, "edge-7")["metadata"]["labels"]["node-role.kubernetes.io/edge"],
         ""

@@ -124,28 +124,40 @@ async fn rollout_status(cluster: &Cluster, deploy: &str) {
 /// Watches the pods of `app` and remembers the fewest available (Ready,
 /// not being deleted) and the most existing (not being deleted) at any
 /// moment, from the first complete listing on.
+/// The most pods alive at once, and which they were (name, pod-template-hash).
+type Peak = (usize, Vec<(String, String)>);
+
 struct Watch {
     fewest_available: Arc<Mutex<Option<usize>>>,
-    most_live: Arc<Mutex<usize>>,
+    most_live: Arc<Mutex<Peak>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Watch {
     async fn start(pods: &Api<Pod>, app: &str) -> Watch {
         let fewest: Arc<Mutex<Option<usize>>> = Arc::new(Mutex::new(None));
-        let most = Arc::new(Mutex::new(0));
+        let most = Arc::new(Mutex::new((0, Vec::new())));
         let (f, m) = (fewest.clone(), most.clone());
         let config = watcher::Config::default().labels(&format!("app={app}"));
         let mut stream = watcher(pods.clone(), config).boxed();
         let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            let mut state: BTreeMap<String, (bool, bool)> = BTreeMap::new();
-            let mut init: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+            // name → (available, live, pod-template-hash)
+            type Seen = BTreeMap<String, (bool, bool, String)>;
+            let mut state = Seen::new();
+            let mut init = Seen::new();
             let mut synced = Some(synced_tx);
             while let Some(Ok(event)) = stream.next().await {
                 let entry = |p: &Pod| {
                     let live = p.metadata.deletion_timestamp.is_none();
-                    (live && is_ready(p), live)
+                    let hash = p
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("pod-template-hash"))
+                        .cloned()
+                        .unwrap_or_default();
+                    (live && is_ready(p), live, hash)
                 };
                 match event {
                     watcher::Event::Apply(p) => {
@@ -166,12 +178,18 @@ impl Watch {
                     }
                 }
                 if synced.is_none() {
-                    let available = state.values().filter(|(a, _)| *a).count();
-                    let live = state.values().filter(|(_, l)| *l).count();
+                    let available = state.values().filter(|(a, _, _)| *a).count();
+                    let live: Vec<(String, String)> = state
+                        .iter()
+                        .filter(|(_, (_, l, _))| *l)
+                        .map(|(name, (_, _, hash))| (name.clone(), hash.clone()))
+                        .collect();
                     let mut fewest = f.lock().expect("lock");
                     *fewest = Some(fewest.map_or(available, |x: usize| x.min(available)));
                     let mut most = m.lock().expect("lock");
-                    *most = (*most).max(live);
+                    if live.len() > most.0 {
+                        *most = (live.len(), live);
+                    }
                 }
             }
         });
@@ -186,10 +204,11 @@ impl Watch {
         }
     }
 
-    fn stop(self) -> (usize, usize) {
+    /// The fewest available pods, and the most alive at once with which.
+    fn stop(self) -> (usize, Peak) {
         self.task.abort();
         let fewest = self.fewest_available.lock().expect("lock").unwrap_or(0);
-        let most = *self.most_live.lock().expect("lock");
+        let most = self.most_live.lock().expect("lock").clone();
         (fewest, most)
     }
 }
@@ -301,7 +320,16 @@ async fn set_image_respects_max_unavailable_then_history_and_undo() {
         fewest >= 5,
         "availability fell to {fewest} with replicas 6 and maxUnavailable 1"
     );
-    assert!(most <= 7, "{most} pods at once with maxSurge 1");
+    let (most, at_peak) = most;
+    assert!(
+        most <= 7,
+        "{most} pods at once with maxSurge 1: {at_peak:?}\n{}",
+        kubectl(
+            &cluster,
+            &["get", "events", "--sort-by=.metadata.resourceVersion"]
+        )
+        .await
+    );
 
     let table = rs_table(&cluster, "web").await;
     assert_eq!(table.len(), 2, "{table:?}");

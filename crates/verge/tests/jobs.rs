@@ -577,16 +577,20 @@ spec:
         jobs.get_opt("manual-1").await.ok()?.is_none().then_some(())
     })
     .await;
-    let reasons: Vec<String> = events_for(&client, "tick")
-        .await
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
+    // Events are published by the recorder's own task, after the status.
+    let reasons = wait_for("a SawCompletedJob event", T, || async {
+        let reasons: Vec<String> = events_for(&client, "tick")
+            .await
+            .into_iter()
+            .filter_map(|e| e.reason)
+            .collect();
+        reasons
+            .iter()
+            .any(|r| r == "SawCompletedJob")
+            .then_some(reasons)
+    })
+    .await;
     assert!(!reasons.iter().any(|r| r == "UnexpectedJob"), "{reasons:?}");
-    assert!(
-        reasons.iter().any(|r| r == "SawCompletedJob"),
-        "{reasons:?}"
-    );
     fleet.stop().await;
 }
 

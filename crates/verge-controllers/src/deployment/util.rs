@@ -61,6 +61,15 @@ pub fn status_replicas(rs: &ReplicaSet) -> i32 {
     rs.status.as_ref().map_or(0, |s| s.replicas)
 }
 
+/// The live pods a ReplicaSet may have now: its size, or more while its
+/// controller has not yet removed the pods of a scale-down. Counting these
+/// keeps `replicas + maxSurge` a bound on live pods, not only on sizes, which
+/// matters on edge nodes with no room to spare (kube-controller-manager
+/// counts sizes only).
+pub fn pods_held(rs: &ReplicaSet) -> i32 {
+    replicas(rs).max(status_replicas(rs))
+}
+
 pub fn ready_replicas(rs: &ReplicaSet) -> i32 {
     rs.status
         .as_ref()
@@ -163,7 +172,7 @@ pub fn new_rs_new_replicas(d: &Deployment, all: &[&ReplicaSet], new: &ReplicaSet
     if !is_rolling(d) {
         return desired(d);
     }
-    let current = sum(all, replicas);
+    let current = sum(all, pods_held);
     let max_total = desired(d) + max_surge(d);
     if current >= max_total {
         return replicas(new);

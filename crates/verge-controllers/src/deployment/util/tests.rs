@@ -101,6 +101,20 @@ fn new_replica_set_grows_within_the_surge() {
 }
 
 #[test]
+fn the_surge_counts_pods_a_scale_down_has_not_removed_yet() {
+    let d = deployment(6, IntOrString::Int(1), IntOrString::Int(1));
+    // The old set was shrunk to 4, but its controller still holds 5 pods.
+    let mut old = rs("old", 0, 4, 4);
+    if let Some(s) = old.status.as_mut() {
+        s.replicas = 5;
+    }
+    let new = rs("new", 1, 2, 2);
+    assert_eq!(new_rs_new_replicas(&d, &[&old, &new], &new), 2, "7 live");
+    let old = rs("old", 0, 4, 4);
+    assert_eq!(new_rs_new_replicas(&d, &[&old, &new], &new), 3);
+}
+
+#[test]
 fn scaling_mid_rollout_is_proportional() {
     // kube's example: 10 replicas, surge 3; old 8 and new 5 when the user
     // scales to 15: 18 allowed, 5 to add, split 3 (old) and 2 (new).
