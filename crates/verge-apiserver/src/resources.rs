@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use verge_store::{Store, StoreError};
 
@@ -52,6 +53,10 @@ pub struct WriteOptions {
 #[derive(Debug)]
 pub struct Written {
     pub object: Value,
+    /// The object as stored, with its resourceVersion: the bytes the watch
+    /// cache serves, so a response needs no second serialization. `None`
+    /// when nothing was stored (dry run, no change, a completed deletion).
+    pub stored: Option<Bytes>,
     pub warnings: Vec<String>,
     /// True when a create happened (201 rather than 200).
     pub created: bool,
@@ -253,6 +258,7 @@ impl Resources {
         if opts.dry_run {
             return Ok(Written {
                 object: obj,
+                stored: None,
                 warnings,
                 created: true,
             });
@@ -261,12 +267,14 @@ impl Resources {
         loop {
             let name = object::name(&obj).unwrap_or("").to_owned();
             let key = self.key(rt, object::namespace(&obj), &name);
-            match self.store.create(&key, object::to_stored_bytes(&obj)).await {
+            let bytes = object::to_stored_bytes(&obj);
+            match self.store.create(&key, bytes.clone()).await {
                 Ok(rev) => {
                     object::set_resource_version(&mut obj, rev);
                     self.after_write(rt, &obj);
                     return Ok(Written {
                         object: obj,
+                        stored: Some(object::with_resource_version(&bytes, rev)),
                         warnings,
                         created: true,
                     });
@@ -353,6 +361,7 @@ impl Resources {
                 if opts.dry_run {
                     return Ok(Written {
                         object: new,
+                        stored: None,
                         warnings,
                         created: false,
                     });
@@ -364,6 +373,7 @@ impl Resources {
                         self.after_delete(rt, &new);
                         Ok(Written {
                             object: new,
+                            stored: None,
                             warnings,
                             created: false,
                         })
@@ -380,6 +390,7 @@ impl Resources {
                 // Nothing changed: no write, no event, same resourceVersion.
                 return Ok(Written {
                     object: old,
+                    stored: None,
                     warnings,
                     created: false,
                 });
@@ -388,17 +399,23 @@ impl Resources {
                 object::set_resource_version(&mut new, current.revision);
                 return Ok(Written {
                     object: new,
+                    stored: None,
                     warnings,
                     created: false,
                 });
             }
             let key = self.key(rt, ns, name);
-            match self.store.update(&key, bytes, current.revision).await {
+            match self
+                .store
+                .update(&key, bytes.clone(), current.revision)
+                .await
+            {
                 Ok(rev) => {
                     object::set_resource_version(&mut new, rev);
                     self.after_write(rt, &new);
                     return Ok(Written {
                         object: new,
+                        stored: Some(object::with_resource_version(&bytes, rev)),
                         warnings,
                         created: false,
                     });

@@ -37,17 +37,35 @@ struct Class {
     name: String,
     value: i64,
     preemption_policy: String,
+    global_default: bool,
 }
 
-fn class_of(v: &Value) -> Class {
+/// The fields admission reads from a stored PriorityClass; everything else
+/// in the bytes is skipped (the classes are read on every pod create).
+#[derive(serde::Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct StoredClass {
+    metadata: StoredMeta,
+    value: i64,
+    preemption_policy: Option<String>,
+    global_default: bool,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct StoredMeta {
+    name: String,
+}
+
+fn class_of(stored: &[u8]) -> Class {
+    let c: StoredClass = serde_json::from_slice(stored).unwrap_or_default();
     Class {
-        name: object::name(v).unwrap_or("").to_owned(),
-        value: v.get("value").and_then(Value::as_i64).unwrap_or(0),
-        preemption_policy: v
-            .get("preemptionPolicy")
-            .and_then(Value::as_str)
-            .unwrap_or(DEFAULT_PREEMPTION_POLICY)
-            .to_owned(),
+        name: c.metadata.name,
+        value: c.value,
+        preemption_policy: c
+            .preemption_policy
+            .unwrap_or_else(|| DEFAULT_PREEMPTION_POLICY.to_owned()),
+        global_default: c.global_default,
     }
 }
 
@@ -71,7 +89,7 @@ async fn lookup(resources: &Resources, rt: &ResourceType, name: &str) -> ApiResu
             .map_err(|e| ApiError::internal(e.to_string()))?,
     };
     if let Some(obj) = cached {
-        return Ok(Some(class_of(&obj.value())));
+        return Ok(Some(class_of(&obj.bytes)));
     }
     Ok(SYSTEM_CLASSES
         .iter()
@@ -80,6 +98,7 @@ async fn lookup(resources: &Resources, rt: &ResourceType, name: &str) -> ApiResu
             name: (*n).to_owned(),
             value: *value,
             preemption_policy: DEFAULT_PREEMPTION_POLICY.to_owned(),
+            global_default: false,
         }))
 }
 
@@ -92,9 +111,8 @@ fn global_default(resources: &Resources, rt: &ResourceType) -> Option<Class> {
         .list(&Filter::prefix(rt.storage_prefix()), None, 0);
     items
         .iter()
-        .map(|o| o.value())
-        .filter(|v| v.get("globalDefault").and_then(Value::as_bool) == Some(true))
-        .map(|v| class_of(&v))
+        .map(|o| class_of(&o.bytes))
+        .filter(|c| c.global_default)
         .min_by_key(|c| c.value)
 }
 

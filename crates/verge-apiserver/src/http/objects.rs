@@ -288,7 +288,14 @@ fn written_response(
     } else {
         StatusCode::OK
     };
-    let mut resp = object_response(rt, w.object, repr, query, status);
+    let mut resp = match (repr, w.stored) {
+        (Representation::Object, Some(stored)) => {
+            let mut resp = bytes_response(served_bytes(rt, &stored), "application/json");
+            *resp.status_mut() = status;
+            resp
+        }
+        _ => object_response(rt, w.object, repr, query, status),
+    };
     add_warnings(resp.headers_mut(), &w.warnings);
     resp
 }
