@@ -20,7 +20,7 @@ pub(crate) fn start(
     paths: &Paths,
     server_url: &str,
     hub: &HubAddresses,
-) -> Result<EdgeHub, AgentError> {
+) -> Result<(EdgeHub, bool), AgentError> {
     let store = Arc::new(EdgeStore::open(&config.data_dir.join(EDGE_DB))?);
     let quic = hub.quic.clone().map(|address| HubEndpoint {
         transport: TransportKind::Quic,
@@ -35,7 +35,8 @@ pub(crate) fn start(
         HubTransport::Quic => quic.into_iter().collect(),
         HubTransport::WebSocket => ws.into_iter().collect(),
     };
-    if endpoints.is_empty() {
+    let on_channel = !endpoints.is_empty();
+    if !on_channel {
         tracing::warn!(
             node = config.node_name,
             %hub,
@@ -58,7 +59,7 @@ pub(crate) fn start(
         Ok(other) => Err(format!("no usable node identity: {other:?}")),
         Err(e) => Err(e.to_string()),
     });
-    Ok(EdgeHub::start(
+    let link = EdgeHub::start(
         store,
         LinkConfig {
             node_name: config.node_name.clone(),
@@ -68,7 +69,8 @@ pub(crate) fn start(
             transport: TransportConfig::default(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
         },
-    ))
+    );
+    Ok((link, on_channel))
 }
 
 /// The host of `https://HOST:PORT`, brackets removed from an IPv6 literal:
@@ -128,7 +130,8 @@ fn report_ready(reporter: &Reporter, node_name: &str) -> Result<(), AgentError> 
     reporter.report(
         ReportKind::NodeStatus,
         &key,
-        BodyType::MergePatch,
+        // Conditions merge by type: the Ready report leaves the others be.
+        BodyType::StrategicMergePatch,
         patch.to_string().as_bytes(),
     )?;
     Ok(())

@@ -1,10 +1,9 @@
 //! The node heartbeat through the API: kubelet's Lease in kube-node-lease,
 //! renewed every 10 s.
 //!
-//! This is a stand-in. Once the agent holds a hub channel, the cloud side
-//! writes the Lease from the channel's own heartbeats and this task is not
-//! started; nothing else in the agent depends on it (it only needs a
-//! client, the Node and the shutdown signal).
+//! Only for a node off the channel (the server published no hub address
+//! for its transport). On the channel the cloud hub writes the Lease from
+//! the link's own liveness and this task is not started.
 
 use std::time::Duration;
 

@@ -162,11 +162,16 @@ pub async fn run(
         hub: hub.clone(),
     });
 
-    let link = edge::start(&config, &paths, &server_url, &hub)?;
+    let (link, on_channel) = edge::start(&config, &paths, &server_url, &hub)?;
     let readiness = edge::report_ready_on_connect(&link, &config.node_name);
 
     let (clients_tx, clients_rx) = watch::channel(node_client);
-    let heartbeat = tokio::spawn(lease::run(node, clients_rx, shutdown.clone()));
+    // On the channel the hub renews the Lease from the link's own liveness,
+    // so a node whose channel is down goes Unknown even if HTTPS still
+    // works: it cannot receive its pods then. Without a hub address the
+    // agent heartbeats through the API as kubelet does.
+    let heartbeat =
+        (!on_channel).then(|| tokio::spawn(lease::run(node, clients_rx, shutdown.clone())));
     let rotator = rotation::Rotator {
         paths,
         server_url,
@@ -176,8 +181,10 @@ pub async fn run(
     let result = rotator.run(identity, clients_tx, shutdown.clone()).await;
     // The rotator returns on shutdown or on a fatal error; either way the
     // heartbeat stops with it.
-    heartbeat.abort();
-    let _ = heartbeat.await;
+    if let Some(heartbeat) = heartbeat {
+        heartbeat.abort();
+        let _ = heartbeat.await;
+    }
     readiness.abort();
     drop(link);
     result

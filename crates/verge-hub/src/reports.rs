@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
+use verge_apimachinery::patch::strategic_merge_patch;
 use verge_apiserver::registry::ResourceType;
 use verge_apiserver::resources::{Part, Resources, WriteOptions};
 use verge_apiserver::status::ApiError;
@@ -129,7 +130,7 @@ impl ReportWriter {
         {
             return forbidden(node, "write a Lease other than its own");
         }
-        let patch = match merge_patch_body(body_type, body) {
+        let patch = match patch_body(body_type, &[BodyType::MergePatch], body) {
             Ok(p) => p,
             Err(o) => return o,
         };
@@ -165,7 +166,10 @@ impl ReportWriter {
             .await
     }
 
-    /// Applies a merge patch to the status of a core/v1 object.
+    /// Applies a merge or strategic merge patch to the status of a core/v1
+    /// object. A condition whose status the report does not change keeps
+    /// its lastTransitionTime: a report replayed after a reconnect is not a
+    /// transition.
     async fn patch_status(
         &self,
         plural: &str,
@@ -174,7 +178,8 @@ impl ReportWriter {
         body_type: BodyType,
         body: &[u8],
     ) -> Outcome {
-        let patch = match merge_patch_body(body_type, body) {
+        let strategic = body_type == BodyType::StrategicMergePatch;
+        let patch = match patch_body(body_type, STATUS_PATCHES, body) {
             Ok(p) => p,
             Err(o) => return o,
         };
@@ -184,7 +189,13 @@ impl ReportWriter {
         let written = self
             .resources
             .update(&rt, ns, name, Part::Status, &options(), |old| {
-                Ok(verge_apimachinery::patch::merge_patch(old, &patch))
+                let mut new = if strategic {
+                    strategic_merge_patch(old, &patch, &rt.kind).map_err(|e| ApiError::patch(&e))?
+                } else {
+                    verge_apimachinery::patch::merge_patch(old, &patch)
+                };
+                keep_transition_times(old, &mut new);
+                Ok(new)
             })
             .await;
         outcome_of(written.map(|_| ()))
@@ -327,19 +338,48 @@ fn forbidden(node: &str, what: &str) -> Outcome {
     )
 }
 
-fn merge_patch_body(body_type: BodyType, body: &[u8]) -> Result<Value, Outcome> {
-    if body_type != BodyType::MergePatch {
+/// The patch in a report body of one of the `accepted` types.
+fn patch_body(body_type: BodyType, accepted: &[BodyType], body: &[u8]) -> Result<Value, Outcome> {
+    if !accepted.contains(&body_type) {
         return Err(Outcome::Rejected(
             ErrorCode::Unimplemented,
             format!(
-                "body type {body_type:?} is not accepted for this report kind; send a merge patch"
+                "body type {body_type:?} is not accepted for this report kind; send one of {accepted:?}"
             ),
         ));
     }
     match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(invalid("the merge patch is not a JSON object")),
-        Err(e) => Err(invalid(&format!("the merge patch is not JSON: {e}"))),
+        Ok(_) => Err(invalid("the patch is not a JSON object")),
+        Err(e) => Err(invalid(&format!("the patch is not JSON: {e}"))),
+    }
+}
+
+/// Status patches: a merge patch, or a strategic one as kubelet sends.
+const STATUS_PATCHES: &[BodyType] = &[BodyType::MergePatch, BodyType::StrategicMergePatch];
+
+/// Gives each condition in `new`'s status whose type and status are the
+/// same as in `old` the old lastTransitionTime.
+fn keep_transition_times(old: &Value, new: &mut Value) {
+    let Some(before) = old.pointer("/status/conditions").and_then(Value::as_array) else {
+        return;
+    };
+    let Some(after) = new
+        .pointer_mut("/status/conditions")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for c in after.iter_mut() {
+        let same = before
+            .iter()
+            .find(|b| b.get("type").is_some_and(|t| Some(t) == c.get("type")));
+        if let (Some(b), Some(c)) = (same, c.as_object_mut())
+            && b.get("status") == c.get("status")
+            && let Some(t) = b.get("lastTransitionTime")
+        {
+            c.insert("lastTransitionTime".into(), t.clone());
+        }
     }
 }
 
@@ -388,10 +428,24 @@ mod tests {
 
     #[test]
     fn only_json_object_merge_patches_are_taken() {
-        assert!(merge_patch_body(BodyType::MergePatch, br#"{"status":{}}"#).is_ok());
+        let merge = &[BodyType::MergePatch][..];
+        assert!(patch_body(BodyType::MergePatch, merge, br#"{"status":{}}"#).is_ok());
+        assert!(
+            patch_body(
+                BodyType::StrategicMergePatch,
+                STATUS_PATCHES,
+                br#"{"status":{}}"#
+            )
+            .is_ok()
+        );
         for (body_type, body, code) in [
             (
                 BodyType::ApplyPatch,
+                &br#"{"status":{}}"#[..],
+                ErrorCode::Unimplemented,
+            ),
+            (
+                BodyType::StrategicMergePatch,
                 &br#"{"status":{}}"#[..],
                 ErrorCode::Unimplemented,
             ),
@@ -399,11 +453,32 @@ mod tests {
             (BodyType::MergePatch, &b"{oops"[..], ErrorCode::Invalid),
             (BodyType::MergePatch, &b""[..], ErrorCode::Invalid),
         ] {
-            match merge_patch_body(body_type, body) {
+            match patch_body(body_type, merge, body) {
                 Err(Outcome::Rejected(c, _)) => assert_eq!(c, code, "{body_type:?} {body:?}"),
                 other => panic!("{body_type:?} {body:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_condition_keeps_its_transition_time_until_its_status_changes() {
+        let old = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "T0"},
+            {"type": "DiskPressure", "status": "False", "lastTransitionTime": "T0"},
+        ]}});
+        let mut new = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "T1"},
+            {"type": "DiskPressure", "status": "True", "lastTransitionTime": "T1"},
+            {"type": "PIDPressure", "status": "False", "lastTransitionTime": "T1"},
+        ]}});
+        keep_transition_times(&old, &mut new);
+        let times: Vec<&str> = new["status"]["conditions"]
+            .as_array()
+            .expect("conditions")
+            .iter()
+            .map(|c| c["lastTransitionTime"].as_str().expect("time"))
+            .collect();
+        assert_eq!(times, ["T0", "T1", "T1"]);
     }
 
     #[test]

@@ -44,6 +44,19 @@ fn greeting(held: &[(String, serde_json::Value)]) -> Option<String> {
         .and_then(|(_, v)| v["data"]["greeting"].as_str().map(str::to_owned))
 }
 
+/// A field of the Ready condition of node edge-1.
+fn ready_field(c: &Cluster, field: &str) -> String {
+    c.kubectl(&[
+        "get",
+        "node",
+        "edge-1",
+        "-o",
+        &format!("jsonpath={{.status.conditions[?(@.type==\"Ready\")].{field}}}"),
+    ])
+    .trim()
+    .to_owned()
+}
+
 #[test]
 fn an_agent_syncs_its_objects_over_the_channel_and_converges_after_downtime() {
     let c = Cluster::start();
@@ -106,6 +119,21 @@ spec:
         objects.iter().map(|(k, _)| k).collect::<Vec<_>>()
     );
 
+    // Another writer's condition, and a heartbeat time the agent's next
+    // Ready report must replace.
+    let ready_since = ready_field(&c, "lastTransitionTime");
+    c.kubectl(&[
+        "patch",
+        "node",
+        "edge-1",
+        "--subresource=status",
+        "--type=strategic",
+        "-p",
+        r#"{"status":{"conditions":[
+            {"type":"NetworkUnavailable","status":"False","reason":"RouteCreated"},
+            {"type":"Ready","status":"True","lastHeartbeatTime":"2020-01-01T00:00:00Z"}]}}"#,
+    ]);
+
     // Down while the cloud changes: on restart (no token needed) the edge
     // gets exactly the difference.
     drop(agent);
@@ -134,6 +162,21 @@ spec:
         ["nodes/edge-1"],
         "the pod and the ConfigMap only it used are gone"
     );
+
+    // The Ready report after the restart merges by condition type, and a
+    // node that stayed Ready keeps its transition time.
+    eventually("the Ready report after the restart", WAIT, || {
+        (ready_field(&c, "lastHeartbeatTime") != "2020-01-01T00:00:00Z").then_some(())
+    });
+    assert_eq!(ready_field(&c, "lastTransitionTime"), ready_since);
+    let network = c.kubectl(&[
+        "get",
+        "node",
+        "edge-1",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"NetworkUnavailable\")].reason}",
+    ]);
+    assert_eq!(network.trim(), "RouteCreated");
 
     // A corrupted edge database stops the agent with what to do, and
     // nothing is overwritten.
