@@ -43,7 +43,7 @@ impl Default for TransportConfig {
             recv_queue: 16,
             handshake_timeout: Duration::from_secs(10),
             max_pending_handshakes: 512,
-            ws_read_buffer: 1024,
+            ws_read_buffer: 256,
         }
     }
 }

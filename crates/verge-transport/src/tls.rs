@@ -38,6 +38,11 @@ impl ServerTls {
             // costs about a kilobyte of hub memory.
             config.session_storage =
                 rustls::server::ServerSessionMemoryCache::new(RESUMABLE_SESSIONS);
+            // One ticket per connection, not rustls's two: each is an entry
+            // above, and an edge resumes with one. (Stateless tickets would
+            // cost no hub memory, but carry the client certificate: about a
+            // kilobyte more in every reconnect's ClientHello.)
+            config.send_tls13_tickets = 1;
             Arc::new(config)
         };
         Ok(ServerTls {

@@ -210,6 +210,41 @@ async fn exchange_frames_with_mutual_tls(kind: TransportKind) {
     client.send(&caught_up(99)).await.expect("send");
     assert_eq!(recv(&mut server).await.expect("recv"), caught_up(99));
 
+    // Messages far larger than one WebSocket frame arrive whole, both ways,
+    // and in order with the small ones around them.
+    let object = format!(r#"{{"data":{{"blob":"{}"}}}}"#, "x".repeat(100_000));
+    let big = Envelope::from(pb::SyncBatch {
+        revision: 8,
+        changes: vec![pb::ObjectChange {
+            key: Some(pb::ObjectKey {
+                kind: Some(pb::ResourceKind {
+                    group: String::new(),
+                    version: "v1".into(),
+                    resource: "configmaps".into(),
+                }),
+                namespace: "default".into(),
+                name: "big".into(),
+                uid: "uid-1".into(),
+            }),
+            resource_version: "8".into(),
+            change: Some(pb::object_change::Change::Upsert(pb::Upsert {
+                object: object.into_bytes().into(),
+            })),
+        }],
+        more: false,
+    });
+    for server_sends in [true, false] {
+        let (from, to) = if server_sends {
+            (&mut server, &mut client)
+        } else {
+            (&mut client, &mut server)
+        };
+        from.send(&big).await.expect("send big");
+        from.send(&caught_up(7)).await.expect("send small");
+        assert_eq!(recv(to).await.expect("recv big"), big);
+        assert_eq!(recv(to).await.expect("recv small"), caught_up(7));
+    }
+
     // Heartbeats measure the round trip while the link is quiet.
     let start = Instant::now();
     while client.rtt().is_none() && server.rtt().is_none() {
