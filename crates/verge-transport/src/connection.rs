@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
+
+use crate::queue::{self, QueueReceiver, QueueSender, TrySendError};
 use tokio::time::{sleep_until, timeout};
 use tracing::{Instrument, debug, info, warn};
 use verge_pki::Identity;
@@ -211,7 +213,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// `NORMAL` after what is queued and closes.
 #[derive(Clone)]
 pub struct Sender {
-    tx: mpsc::Sender<Outbound>,
+    tx: QueueSender<Outbound>,
     shared: Arc<Shared>,
 }
 
@@ -233,8 +235,8 @@ impl Sender {
         self.tx
             .try_send(Outbound::Frame(frame))
             .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => TransportError::Full,
-                mpsc::error::TrySendError::Closed(_) => self.shared.reason(),
+                TrySendError::Full(_) => TransportError::Full,
+                TrySendError::Closed(_) => self.shared.reason(),
             })
     }
 
@@ -266,7 +268,7 @@ impl Sender {
 
 /// The receiving half. Dropping it closes the connection.
 pub struct Receiver {
-    rx: mpsc::Receiver<Box<Envelope>>,
+    rx: QueueReceiver<Envelope>,
     shared: Arc<Shared>,
 }
 
@@ -276,7 +278,7 @@ impl Receiver {
     /// reason it ended, every time.
     pub async fn recv(&mut self) -> Result<Envelope, TransportError> {
         match self.rx.recv().await {
-            Some(envelope) => Ok(*envelope),
+            Some(envelope) => Ok(envelope),
             None => Err(self.shared.reason()),
         }
     }
@@ -403,8 +405,8 @@ pub(crate) fn spawn<R: FrameRead, W: FrameWrite>(
         frames_received: AtomicU64::new(0),
         bytes_received: AtomicU64::new(0),
     });
-    let (out_tx, out_rx) = mpsc::channel(config.send_queue);
-    let (in_tx, in_rx) = mpsc::channel(config.recv_queue);
+    let (out_tx, out_rx) = queue::bounded(config.send_queue);
+    let (in_tx, in_rx) = queue::bounded(config.recv_queue);
     let span = tracing::info_span!(
         "channel",
         peer = %peer.remote_addr,
@@ -426,8 +428,8 @@ async fn drive<R: FrameRead, W: FrameWrite>(
     reader: R,
     writer: W,
     shared: Arc<Shared>,
-    inbound: mpsc::Sender<Box<Envelope>>,
-    outbound: mpsc::Receiver<Outbound>,
+    inbound: QueueSender<Envelope>,
+    outbound: QueueReceiver<Outbound>,
 ) {
     let control = Control::default();
     let read = read_loop(reader, &shared, &inbound, &control);
@@ -482,7 +484,7 @@ fn goodbye_for(reason: &TransportError) -> Option<pb::Goodbye> {
 async fn read_loop<R: FrameRead>(
     mut reader: R,
     shared: &Shared,
-    inbound: &mpsc::Sender<Box<Envelope>>,
+    inbound: &QueueSender<Envelope>,
     control: &Control,
 ) -> TransportError {
     loop {
@@ -545,7 +547,7 @@ async fn read_loop<R: FrameRead>(
                 };
             }
             _ => {
-                if inbound.send(Box::new(envelope)).await.is_err() {
+                if inbound.send(envelope).await.is_err() {
                     // The caller dropped its Receiver.
                     return TransportError::Closed;
                 }
@@ -557,7 +559,7 @@ async fn read_loop<R: FrameRead>(
 async fn write_loop<W: FrameWrite>(
     mut writer: W,
     shared: &Shared,
-    mut outbound: mpsc::Receiver<Outbound>,
+    mut outbound: QueueReceiver<Outbound>,
     control: &Control,
 ) -> TransportError {
     let mut last_ping_us = 0u64;

@@ -14,6 +14,7 @@ mod backoff;
 mod config;
 mod connection;
 mod error;
+mod queue;
 mod quic;
 mod tls;
 mod ws;
