@@ -547,7 +547,7 @@ async fn read_loop<R: FrameRead>(
                 };
             }
             _ => {
-                if inbound.send(envelope).await.is_err() {
+                if Box::pin(inbound.send(envelope)).await.is_err() {
                     // The caller dropped its Receiver.
                     return TransportError::Closed;
                 }
@@ -586,7 +586,7 @@ async fn write_loop<W: FrameWrite>(
             }
             message = outbound.recv() => match message {
                 Some(Outbound::Frame(bytes)) => {
-                    if let Err(error) = write(&mut writer, shared, bytes).await {
+                    if let Err(error) = Box::pin(write(&mut writer, shared, bytes)).await {
                         return error;
                     }
                     continue;
@@ -602,11 +602,14 @@ async fn write_loop<W: FrameWrite>(
                 }
             },
         };
-        if let Some(envelope) = frame {
-            match shared.encode(&envelope) {
+        // Encoded before the write, so the envelope is not kept in this
+        // loop's state (which every idle connection carries) across it.
+        let encoded = frame.map(|envelope| shared.encode(&envelope));
+        if let Some(encoded) = encoded {
+            match encoded {
                 Ok(bytes) => {
                     // While closing, a failed Goodbye changes nothing.
-                    if let Err(error) = write(&mut writer, shared, bytes).await
+                    if let Err(error) = Box::pin(write(&mut writer, shared, bytes)).await
                         && !closing
                     {
                         return error;
@@ -616,7 +619,7 @@ async fn write_loop<W: FrameWrite>(
             }
         }
         if closing {
-            let _ = timeout(CLOSE_GRACE, writer.close()).await;
+            let _ = Box::pin(timeout(CLOSE_GRACE, writer.close())).await;
             return TransportError::Closed;
         }
     }

@@ -196,4 +196,39 @@ spec:
         agent.is_running(),
         "the agent rode out the partition without restarting"
     );
+
+    // Restarted while cut off, the agent keeps retrying from what it
+    // stored (no token, no exit), and once the link is back it converges:
+    // a deletion made while it was down and away reaches it too.
+    net.cut();
+    eventually("edge-1 silent again", WAIT, || {
+        (ready_status(&c, "edge-1") == "Unknown").then_some(())
+    });
+    assert!(agent.terminate().success(), "{}", agent.stderr());
+    c.kubectl(&["delete", "configmap", "fixed-0"]);
+    let mut agent = Agent::start_with(
+        net.command(env!("CARGO_BIN_EXE_verge")),
+        &data,
+        &["--node-name", "edge-1", "--transport", "ws"],
+    );
+    eventually("the restarted agent retrying the cloud", WAIT, || {
+        let log = agent.stderr();
+        (log.contains("check --server") && log.contains("attempt=2")).then_some(())
+    });
+    assert!(agent.is_running(), "{}", agent.stderr());
+    net.heal();
+    eventually("fixed-0 gone from the edge", WAIT, || {
+        let held = EdgeStore::open(&data.join("edge.db"))
+            .and_then(|s| s.objects())
+            .ok()?;
+        let fixed = held
+            .iter()
+            .filter(|o| o.id.name.starts_with("fixed-"))
+            .count();
+        (fixed == UNCHANGED - 1 && !held.iter().any(|o| o.id.name == "fixed-0")).then_some(())
+    });
+    eventually("edge-1 Ready after the restart", WAIT, || {
+        (ready_status(&c, "edge-1") == "True").then_some(())
+    });
+    assert_eq!(pod_uid(&c), uid, "still the same pod");
 }
