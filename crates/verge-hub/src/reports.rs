@@ -297,11 +297,21 @@ pub(crate) async fn write_lease(
     let update = || resources.update(&rt, ns, node, Part::Main, &opts, |old| Ok(apply(old)));
     match update().await {
         Err(e) if e.code.as_u16() == 404 => {
-            let skeleton = json!({
+            let mut skeleton = json!({
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
                 "metadata": {"name": node, "namespace": LEASE_NAMESPACE},
             });
+            // Owned by the Node, as kubelet's is, so deleting the Node
+            // collects its Lease.
+            if let Some(uid) = node_uid(resources, node).await {
+                skeleton["metadata"]["ownerReferences"] = json!([{
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "name": node,
+                    "uid": uid,
+                }]);
+            }
             match resources
                 .create(&rt, ns, apply(&skeleton), &options())
                 .await
@@ -312,6 +322,15 @@ pub(crate) async fn write_lease(
         }
         other => other.map(|_| ()),
     }
+}
+
+/// The uid of the Node named `node`, if it exists.
+async fn node_uid(resources: &Resources, node: &str) -> Option<String> {
+    let rt = resources.registry.lookup("", "v1", "nodes")?;
+    let cached = resources.get(&rt, None, node).await.ok()?;
+    cached.value()["metadata"]["uid"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 fn options() -> WriteOptions {

@@ -117,10 +117,21 @@ fn an_agent_joins_registers_an_edge_node_renews_its_lease_and_restarts_without_a
     ]);
     assert_eq!(selected.trim(), "node/edge-1");
 
-    // A fresh Lease, renewed again within its 10 s period.
+    // A fresh Lease, owned by the Node, renewed again within its 10 s
+    // period.
     let first = eventually("the node Lease", JOIN_WAIT, || {
         lease_renew_time(&c, "edge-1")
     });
+    let owner = c.kubectl(&[
+        "get",
+        "lease",
+        "-n",
+        "kube-node-lease",
+        "edge-1",
+        "-o",
+        "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].uid}",
+    ]);
+    assert_eq!(owner.trim(), format!("Node/{uid}"));
     eventually("a Lease renewal", Duration::from_secs(25), || {
         lease_renew_time(&c, "edge-1").filter(|t| *t != first)
     });
