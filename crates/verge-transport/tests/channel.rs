@@ -277,6 +277,39 @@ async fn quic_exchanges_frames_with_mutual_tls() {
     exchange_frames_with_mutual_tls(TransportKind::Quic).await;
 }
 
+/// On an idle link the edge pings and the hub only answers: one Ping/Pong
+/// pair per interval, not one per side.
+async fn an_idle_link_carries_one_ping_pong_pair_per_interval(kind: TransportKind) {
+    let pki = Pki::new();
+    let mut hub = Hub::start(kind, &pki, &fast()).await;
+    let (client, server) = connect_node(&mut hub, &pki, "edge-1").await;
+    client.set_version(CURRENT_VERSION).expect("version");
+    server.set_version(CURRENT_VERSION).expect("version");
+    let start = Instant::now();
+    while client.stats().pings_sent < 10 {
+        assert!(start.elapsed() < DEADLINE, "the edge did not ping");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // One late edge ping on a loaded machine may let the hub's timer fire.
+    let hub_pings = server.stats().pings_sent;
+    assert!(
+        hub_pings <= 1,
+        "the hub pinged {hub_pings} times while the edge pinged 10: both sides are pinging"
+    );
+    assert!(client.rtt().is_some());
+    drop((client, server));
+}
+
+#[tokio::test]
+async fn an_idle_websocket_link_carries_one_ping_pong_pair_per_interval() {
+    an_idle_link_carries_one_ping_pong_pair_per_interval(TransportKind::WebSocket).await;
+}
+
+#[tokio::test]
+async fn an_idle_quic_link_carries_one_ping_pong_pair_per_interval() {
+    an_idle_link_carries_one_ping_pong_pair_per_interval(TransportKind::Quic).await;
+}
+
 #[tokio::test]
 async fn dropping_the_receiver_closes_the_connection_with_a_goodbye() {
     let pki = Pki::new();
