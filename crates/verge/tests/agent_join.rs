@@ -214,6 +214,13 @@ fn an_agent_joins_registers_an_edge_node_renews_its_lease_and_restarts_without_a
         std::fs::read_to_string(pki.join("node.crt")).expect("node.crt"),
         cert
     );
+
+    // The Node's Lease goes with the Node.
+    assert!(with_token.terminate().success());
+    c.kubectl(&["delete", "node", "edge-1"]);
+    eventually("the Lease collected with its Node", JOIN_WAIT, || {
+        lease_renew_time(&c, "edge-1").is_none().then_some(())
+    });
 }
 
 #[test]
