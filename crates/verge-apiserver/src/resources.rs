@@ -53,10 +53,12 @@ pub struct WriteOptions {
 #[derive(Debug)]
 pub struct Written {
     pub object: Value,
-    /// The object as stored, with its resourceVersion: the bytes the watch
-    /// cache serves, so a response needs no second serialization. `None`
-    /// when nothing was stored (dry run, no change, a completed deletion).
-    pub stored: Option<Bytes>,
+    /// The bytes stored and the revision they were committed at, so an
+    /// HTTP response can be the bytes the watch cache serves
+    /// ([`object::with_resource_version`]) instead of a second
+    /// serialization. `None` when nothing was stored (dry run, no change, a
+    /// completed deletion).
+    pub stored: Option<(Bytes, i64)>,
     pub warnings: Vec<String>,
     /// True when a create happened (201 rather than 200).
     pub created: bool,
@@ -274,7 +276,7 @@ impl Resources {
                     self.after_write(rt, &obj);
                     return Ok(Written {
                         object: obj,
-                        stored: Some(object::with_resource_version(&bytes, rev)),
+                        stored: Some((bytes, rev)),
                         warnings,
                         created: true,
                     });
@@ -415,7 +417,7 @@ impl Resources {
                     self.after_write(rt, &new);
                     return Ok(Written {
                         object: new,
-                        stored: Some(object::with_resource_version(&bytes, rev)),
+                        stored: Some((bytes, rev)),
                         warnings,
                         created: false,
                     });

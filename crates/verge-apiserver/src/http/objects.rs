@@ -289,8 +289,9 @@ fn written_response(
         StatusCode::OK
     };
     let mut resp = match (repr, w.stored) {
-        (Representation::Object, Some(stored)) => {
-            let mut resp = bytes_response(served_bytes(rt, &stored), "application/json");
+        (Representation::Object, Some((stored, rev))) => {
+            let body = object::with_resource_version(&stored, rev);
+            let mut resp = bytes_response(served_bytes(rt, &body), "application/json");
             *resp.status_mut() = status;
             resp
         }
