@@ -267,10 +267,11 @@ impl ReportWriter {
 }
 
 /// Merge-patches `node`'s Lease in kube-node-lease, creating it when
-/// missing (and patching after all when someone created it meanwhile: the
-/// agent renews over HTTPS too). `holderIdentity` is always the node. The
-/// one way the hub writes a Lease: for LEASE reports and for renewals from
-/// channel liveness.
+/// missing (and patching after all when it was created meanwhile: a LEASE
+/// report and a renewal from liveness, or the sessions of a reconnecting
+/// node, can race). `holderIdentity` is always the node. The one way the
+/// hub writes a Lease: for LEASE reports and for renewals from channel
+/// liveness.
 pub(crate) async fn write_lease(
     resources: &Resources,
     node: &str,
@@ -280,12 +281,7 @@ pub(crate) async fn write_lease(
         .registry
         .lookup("coordination.k8s.io", "v1", "leases")
     else {
-        return Err(ApiError {
-            code: http::StatusCode::SERVICE_UNAVAILABLE,
-            reason: "ServiceUnavailable",
-            message: "leases are not served".into(),
-            details: None,
-        });
+        return Err(ApiError::unavailable("leases are not served"));
     };
     let apply = |base: &Value| {
         let mut lease = verge_apimachinery::patch::merge_patch(base, patch);
@@ -312,10 +308,7 @@ pub(crate) async fn write_lease(
                     "uid": uid,
                 }]);
             }
-            match resources
-                .create(&rt, ns, apply(&skeleton), &options())
-                .await
-            {
+            match resources.create(&rt, ns, apply(&skeleton), &opts).await {
                 Err(e) if e.code.as_u16() == 409 => update().await.map(|_| ()),
                 other => other.map(|_| ()),
             }
@@ -328,9 +321,7 @@ pub(crate) async fn write_lease(
 async fn node_uid(resources: &Resources, node: &str) -> Option<String> {
     let rt = resources.registry.lookup("", "v1", "nodes")?;
     let cached = resources.get(&rt, None, node).await.ok()?;
-    cached.value()["metadata"]["uid"]
-        .as_str()
-        .map(str::to_owned)
+    Some(verge_apiserver::object::uid(&cached.value()).to_owned()).filter(|u| !u.is_empty())
 }
 
 fn options() -> WriteOptions {

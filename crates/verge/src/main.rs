@@ -88,9 +88,10 @@ struct ServerArgs {
     #[arg(long, default_value = "0.0.0.0:10001")]
     quic_listen: SocketAddr,
 
-    /// Quiet time after which either side of an edge channel sends a Ping.
-    /// Shorter detects dead links sooner at proportionally more idle
-    /// traffic (25 s keeps an idle node under 0.1 kbit/s).
+    /// Quiet time after which an edge sends a Ping on its channel (the hub
+    /// pings only after a quarter of it more). Shorter detects dead links
+    /// sooner at proportionally more idle traffic (25 s keeps an idle node
+    /// under 0.1 kbit/s).
     #[arg(long, default_value = "25s", value_parser = verge_controllers::nodelifecycle::parse_duration)]
     hub_heartbeat_interval: std::time::Duration,
 
