@@ -5,7 +5,7 @@
 //!     cargo run --release -p verge-transport --example idle_memory -- ws 1000
 //!     cargo run --release -p verge-transport --example idle_memory -- quic 1000
 //!
-//! A third argument sets the hub's WebSocket read buffer in bytes.
+//! The hub side uses the same TransportConfig defaults as `verge server`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -50,11 +50,7 @@ async fn main() -> Result<()> {
         Some("client") => client(&args[2..]).await,
         Some(kind @ ("ws" | "quic")) => {
             let n: usize = args.get(2).map_or(Ok(1000), |v| v.parse()).context("N")?;
-            let mut config = TransportConfig::default();
-            if let Some(bytes) = args.get(3) {
-                config.ws_read_buffer = bytes.parse().context("read buffer bytes")?;
-            }
-            server(kind, n, config).await
+            server(kind, n, TransportConfig::default()).await
         }
         _ => bail!("usage: idle_memory ws|quic [N]"),
     }

@@ -26,11 +26,6 @@ pub struct TransportConfig {
     /// stay in the kernel's accept queue (WebSocket) or are refused to retry
     /// (QUIC), so a reconnect storm cannot exhaust the server.
     pub max_pending_handshakes: usize,
-    /// tungstenite's read buffer, allocated up front per WebSocket
-    /// connection. Its 128 KiB default would dominate an idle connection's
-    /// memory; frames larger than this are simply read in several calls
-    /// (from rustls' own buffer, so no extra system calls).
-    pub ws_read_buffer: usize,
 }
 
 impl Default for TransportConfig {
@@ -43,7 +38,6 @@ impl Default for TransportConfig {
             recv_queue: 16,
             handshake_timeout: Duration::from_secs(10),
             max_pending_handshakes: 512,
-            ws_read_buffer: 256,
         }
     }
 }
@@ -65,7 +59,6 @@ impl TransportConfig {
         }
         let mut config = self.clone();
         config.max_frame_bytes = config.max_frame_bytes.min(MAX_FRAME_BYTES);
-        config.ws_read_buffer = config.ws_read_buffer.max(256);
         Ok(config)
     }
 }

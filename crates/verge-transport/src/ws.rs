@@ -1,31 +1,33 @@
 //! The channel over WebSocket binary messages, TLS and TCP: one frame per
 //! message.
+//!
+//! The WebSocket framing ([`frame`]), the upgrade ([`upgrade`]) and the TLS
+//! driving ([`tls`]) are this crate's own, so every buffer of a connection
+//! is one it can give back while the link is idle: what an idle hub
+//! connection costs is rustls's session state and little else.
+
+mod frame;
+mod tls;
+mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
+use bytes::{Buf, Bytes, BytesMut};
+use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite};
+use rustls::server::UnbufferedServerConnection;
+use rustls::{ClientConfig, ServerConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
-use tokio_rustls::{TlsAcceptor, TlsConnector};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tracing::warn;
-use verge_protocol::{Frame, FrameDecoder, FrameError};
+use verge_protocol::{Frame, FrameDecoder};
 
+use self::frame::{Event, Role};
+use self::tls::{Side, TlsError, TlsIo, WRITE_CHUNK};
+use self::upgrade::Answer;
 use crate::config::TransportConfig;
 use crate::connection::{self, Connection, FrameRead, FrameWrite, Peer, TransportKind};
 use crate::error::TransportError;
@@ -36,112 +38,119 @@ pub const WS_PATH: &str = "/channel";
 /// The WebSocket subprotocol both sides must agree on.
 pub const WS_SUBPROTOCOL: &str = "verge.channel.v1";
 
-fn ws_config(config: &TransportConfig) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(config.ws_read_buffer)
-        // Frames are written whole and flushed at once; no staging buffer.
-        .write_buffer_size(0)
-        .max_write_buffer_size(config.max_frame_bytes.saturating_mul(2))
-        .max_message_size(Some(config.max_frame_bytes))
-        .max_frame_size(Some(config.max_frame_bytes))
+fn lost(error: TlsError) -> TransportError {
+    TransportError::ConnectionLost(error.to_string())
 }
 
-struct WsReader<S> {
-    stream: SplitStream<WebSocketStream<S>>,
-    decoder: FrameDecoder,
+struct WsReader<C> {
+    io: Arc<TlsIo<C>>,
+    role: Role,
+    messages: frame::Decoder,
+    frames: FrameDecoder,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameRead for WsReader<S> {
+impl<C: Side> FrameRead for WsReader<C> {
     async fn next_frame(&mut self) -> Result<Option<Frame>, TransportError> {
         loop {
-            match self.stream.next().await {
-                None | Some(Ok(Message::Close(_))) => return Ok(None),
-                Some(Ok(Message::Binary(bytes))) => {
-                    return Ok(Some(self.decoder.decode_message(bytes)?));
+            let event = {
+                let mut state = self.io.lock();
+                let event = self.messages.decode(&mut state.plaintext)?;
+                if state.plaintext.is_empty() {
+                    // Gives the buffer back (a message split off it keeps
+                    // only its own part alive).
+                    state.plaintext = BytesMut::new();
                 }
-                Some(Ok(Message::Text(_))) => {
-                    return Err(FrameError::Malformed(
-                        "a text WebSocket message (frames are binary)".into(),
-                    )
-                    .into());
+                if event.is_none() && state.peer_closed {
+                    return Ok(None);
                 }
-                // WebSocket-level pings are answered by tungstenite; our own
-                // heartbeat is the protocol's Ping.
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                Some(Err(error)) => return Err(read_error(error, self.decoder.max_frame_bytes())),
+                event
+            };
+            match event {
+                Some(Event::Message(message)) => {
+                    return Ok(Some(self.frames.decode_message(message)?));
+                }
+                Some(Event::Close) => return Ok(None),
+                Some(Event::Ping(payload)) => {
+                    // Our own heartbeat is the protocol's Ping; a WebSocket
+                    // Ping still gets its Pong. Written when the socket has
+                    // room, else with the next frame: never waited for here,
+                    // so reading goes on.
+                    // A peer that pings without reading gets no more Pongs
+                    // than fit in one record's worth of queued bytes.
+                    let mut pong = Vec::new();
+                    frame::encode(&mut pong, self.role, frame::OP_PONG, &payload);
+                    {
+                        let mut state = self.io.lock();
+                        if state.queued() < WRITE_CHUNK {
+                            state.advance(&pong).map_err(lost)?;
+                        }
+                    }
+                    self.io.try_flush().map_err(lost)?;
+                }
+                None => {
+                    if !self.io.read().await.map_err(lost)? {
+                        return Ok(None);
+                    }
+                }
             }
         }
     }
 }
 
-fn read_error(error: WsError, max: usize) -> TransportError {
-    match error {
-        WsError::Capacity(CapacityError::MessageTooLong { size, .. }) => FrameError::TooLarge {
-            len: size as u64,
-            max,
-        }
-        .into(),
-        WsError::Capacity(other) => FrameError::Malformed(other.to_string()).into(),
-        WsError::Protocol(error) => {
-            FrameError::Malformed(format!("WebSocket protocol: {error}")).into()
-        }
-        WsError::Utf8(error) => FrameError::Malformed(error).into(),
-        other => TransportError::ConnectionLost(other.to_string()),
-    }
+struct WsWriter<C> {
+    io: Arc<TlsIo<C>>,
+    role: Role,
 }
 
-/// The largest WebSocket frame written. A larger channel frame goes as one
-/// message in several WebSocket frames: tungstenite stages each frame in a
-/// buffer that keeps its largest size for the life of the connection, so a
-/// first sync of a few kilobytes would otherwise stay allocated on every
-/// idle connection. Costs about 3 % of a large message in frame and TLS
-/// record headers.
-const WS_FRAGMENT: usize = 1024;
-
-struct WsWriter<S> {
-    sink: SplitSink<WebSocketStream<S>, Message>,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameWrite for WsWriter<S> {
+impl<C: Side> FrameWrite for WsWriter<C> {
+    /// One WebSocket message, encrypted a record at a time, so no buffer
+    /// holds more than a record however large the frame.
     async fn write_frame(&mut self, frame: Bytes) -> Result<(), TransportError> {
-        let lost = |e: WsError| TransportError::ConnectionLost(e.to_string());
-        if frame.len() <= WS_FRAGMENT {
-            return self.sink.send(Message::Binary(frame)).await.map_err(lost);
+        let mut chunk = Vec::with_capacity(frame.len().min(WRITE_CHUNK) + 14);
+        let key = frame::encode_binary_header(&mut chunk, self.role, frame.len());
+        let mut offset = 0;
+        loop {
+            let take = WRITE_CHUNK
+                .saturating_sub(chunk.len())
+                .min(frame.len() - offset);
+            let start = chunk.len();
+            chunk.extend_from_slice(&frame[offset..offset + take]);
+            if let Some(key) = key {
+                frame::mask(&mut chunk[start..], key, offset);
+            }
+            offset += take;
+            self.io.lock().advance(&chunk).map_err(lost)?;
+            chunk.clear();
+            self.io.flush().await.map_err(lost)?;
+            if offset == frame.len() {
+                return Ok(());
+            }
         }
-        let mut start = 0;
-        while start < frame.len() {
-            let end = (start + WS_FRAGMENT).min(frame.len());
-            let opcode = if start == 0 {
-                OpCode::Data(OpData::Binary)
-            } else {
-                OpCode::Data(OpData::Continue)
-            };
-            let fragment = WsFrame::message(frame.slice(start..end), opcode, end == frame.len());
-            self.sink
-                .feed(Message::Frame(fragment))
-                .await
-                .map_err(lost)?;
-            start = end;
-        }
-        self.sink.flush().await.map_err(lost)
     }
 
     async fn close(&mut self) {
-        let _ = self.sink.close().await;
+        let mut close = Vec::new();
+        frame::encode(&mut close, self.role, frame::OP_CLOSE, &frame::CLOSE_NORMAL);
+        {
+            let mut state = self.io.lock();
+            if state.advance(&close).is_err() {
+                return;
+            }
+            state.close_notify();
+        }
+        let _ = self.io.flush().await;
     }
 }
 
-fn start<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    ws: WebSocketStream<S>,
-    peer: Peer,
-    config: &TransportConfig,
-) -> Connection {
-    let (sink, stream) = ws.split();
+fn start<C: Side>(io: TlsIo<C>, role: Role, peer: Peer, config: &TransportConfig) -> Connection {
+    let io = Arc::new(io);
     let reader = WsReader {
-        stream,
-        decoder: FrameDecoder::new(config.max_frame_bytes),
+        io: io.clone(),
+        role,
+        messages: frame::Decoder::new(role, config.max_frame_bytes),
+        frames: FrameDecoder::new(config.max_frame_bytes),
     };
-    connection::spawn(reader, WsWriter { sink }, peer, config)
+    connection::spawn(reader, WsWriter { io, role }, peer, config)
 }
 
 /// The cloud hub's WebSocket listener. Dropping it stops accepting; the
@@ -177,8 +186,7 @@ impl WsServer {
             .local_addr()
             .map_err(|e| TransportError::io("reading the listener address", e))?;
         let (tx, accepted) = mpsc::channel(64);
-        let acceptor = TlsAcceptor::from(tls.ws.clone());
-        let task = tokio::spawn(accept_loop(listener, acceptor, config, tx));
+        let task = tokio::spawn(accept_loop(listener, tls.ws.clone(), config, tx));
         Ok(WsServer {
             local_addr,
             accepted,
@@ -199,7 +207,7 @@ impl WsServer {
 
 async fn accept_loop(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
+    tls: Arc<ServerConfig>,
     config: TransportConfig,
     accepted: mpsc::Sender<Connection>,
 ) {
@@ -220,7 +228,7 @@ async fn accept_loop(
                 continue;
             }
         };
-        let acceptor = acceptor.clone();
+        let tls = tls.clone();
         let config = config.clone();
         connection::spawn_handshake(
             TransportKind::WebSocket,
@@ -228,7 +236,7 @@ async fn accept_loop(
             permit,
             config.handshake_timeout,
             accepted.clone(),
-            async move { server_handshake(tcp, remote, acceptor, &config).await },
+            async move { server_handshake(tcp, remote, tls, &config).await },
         );
     }
 }
@@ -236,7 +244,7 @@ async fn accept_loop(
 async fn server_handshake(
     tcp: TcpStream,
     remote: SocketAddr,
-    acceptor: TlsAcceptor,
+    tls: Arc<ServerConfig>,
     config: &TransportConfig,
 ) -> Result<Connection, TransportError> {
     let handshake_error = |reason: String| TransportError::Handshake {
@@ -244,66 +252,61 @@ async fn server_handshake(
         reason,
     };
     let _ = tcp.set_nodelay(true);
-    let tls = acceptor
-        .accept(tcp)
+    let conn = UnbufferedServerConnection::new(tls)
+        .map_err(|e| TransportError::Config(format!("TLS: {e}")))?;
+    let io = TlsIo::new(tcp, conn);
+    io.handshake()
         .await
-        .map_err(|e| handshake_error(format!("TLS: {e}")))?;
-    let identity = verge_pki::peer_identity(tls.get_ref().1.peer_certificates())
+        .map_err(|e| handshake_error(e.to_string()))?;
+    let identity = verge_pki::peer_identity(io.lock().conn.peer_certificates())
         .map_err(|e| handshake_error(e.to_string()))?
         .ok_or_else(|| handshake_error("no client certificate".into()))?;
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(
-        tls,
-        check_upgrade,
-        Some(ws_config(config)),
-    )
-    .await
-    .map_err(|e| handshake_error(format!("WebSocket upgrade: {e}")))?;
+    let upgrade_error = |e: TlsError| handshake_error(format!("WebSocket upgrade: {e}"));
+    loop {
+        let answer = {
+            let mut state = io.lock();
+            upgrade::answer(&state.plaintext).map(|(len, answer)| {
+                state.plaintext.advance(len);
+                answer
+            })
+        };
+        match answer {
+            None => {
+                if !io.read().await.map_err(upgrade_error)? {
+                    return Err(handshake_error(
+                        "WebSocket upgrade: the peer closed the connection".into(),
+                    ));
+                }
+            }
+            Some(Answer::Switch(response)) => {
+                io.lock().advance(&response).map_err(upgrade_error)?;
+                io.flush().await.map_err(upgrade_error)?;
+                break;
+            }
+            Some(Answer::Refuse(response, reason)) => {
+                {
+                    let mut state = io.lock();
+                    if state.advance(&response).is_ok() {
+                        state.close_notify();
+                    }
+                }
+                let _ = io.flush().await;
+                return Err(handshake_error(format!("WebSocket upgrade: {reason}")));
+            }
+        }
+    }
     let peer = Peer {
         remote_addr: remote,
         transport: TransportKind::WebSocket,
         identity: Some(identity),
     };
-    Ok(start(ws, peer, config))
-}
-
-/// Accepts only the channel path with the channel's subprotocol.
-#[allow(clippy::result_large_err)] // tungstenite's callback signature
-fn check_upgrade(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
-    let refuse = |status: StatusCode, why: &str| {
-        let mut response = ErrorResponse::new(Some(why.to_string()));
-        *response.status_mut() = status;
-        response
-    };
-    if request.uri().path() != WS_PATH {
-        return Err(refuse(
-            StatusCode::NOT_FOUND,
-            "no such path: the channel is at /channel",
-        ));
-    }
-    let offers_ours = request
-        .headers()
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == WS_SUBPROTOCOL);
-    if !offers_ours {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "the WebSocket subprotocol verge.channel.v1 is required",
-        ));
-    }
-    response.headers_mut().insert(
-        header::SEC_WEBSOCKET_PROTOCOL,
-        HeaderValue::from_static(WS_SUBPROTOCOL),
-    );
-    Ok(response)
+    Ok(start(io, Role::Server, peer, config))
 }
 
 /// Opens WebSocket channel connections to a hub (the edge side).
 #[derive(Clone)]
 pub struct WsConnector {
-    tls: TlsConnector,
+    tls: Arc<ClientConfig>,
     config: Arc<TransportConfig>,
 }
 
@@ -311,7 +314,7 @@ impl WsConnector {
     /// A connector presenting the node certificate in `tls`.
     pub fn new(tls: &ClientTls, config: &TransportConfig) -> Result<WsConnector, TransportError> {
         Ok(WsConnector {
-            tls: TlsConnector::from(tls.ws.clone()),
+            tls: tls.ws.clone(),
             config: Arc::new(config.validated()?),
         })
     }
@@ -329,31 +332,44 @@ impl WsConnector {
         };
         let name = ServerName::try_from(server_name.to_string())
             .map_err(|e| TransportError::Config(format!("server name {server_name:?}: {e}")))?;
-        let mut request = format!("wss://{addr}{WS_PATH}")
-            .into_client_request()
-            .map_err(|e| TransportError::Config(format!("WebSocket request: {e}")))?;
-        request.headers_mut().insert(
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(WS_SUBPROTOCOL),
-        );
-        let config = &self.config;
+        let conn = UnbufferedClientConnection::new(self.tls.clone(), name)
+            .map_err(|e| TransportError::Config(format!("TLS: {e}")))?;
         let handshake = async {
             let tcp = TcpStream::connect(addr)
                 .await
                 .map_err(|e| handshake_error(format!("TCP: {e}")))?;
             let _ = tcp.set_nodelay(true);
-            let tls = self
-                .tls
-                .connect(name, tcp)
+            let io = TlsIo::new(tcp, conn);
+            io.handshake()
                 .await
-                .map_err(|e| handshake_error(format!("TLS: {e}")))?;
-            let (ws, _) =
-                tokio_tungstenite::client_async_with_config(request, tls, Some(ws_config(config)))
-                    .await
-                    .map_err(|e| handshake_error(format!("WebSocket upgrade: {e}")))?;
-            Ok::<_, TransportError>(ws)
+                .map_err(|e| handshake_error(e.to_string()))?;
+            let upgrade_error = |e: TlsError| handshake_error(format!("WebSocket upgrade: {e}"));
+            let request = upgrade::Request::new();
+            io.lock()
+                .advance(&request.head(&addr.to_string()))
+                .map_err(upgrade_error)?;
+            io.flush().await.map_err(upgrade_error)?;
+            loop {
+                let checked = {
+                    let mut state = io.lock();
+                    request
+                        .check(&state.plaintext)
+                        .map(|len| len.inspect(|&len| state.plaintext.advance(len)))
+                };
+                match checked {
+                    Ok(Some(_)) => return Ok::<_, TransportError>(io),
+                    Ok(None) => {
+                        if !io.read().await.map_err(upgrade_error)? {
+                            return Err(handshake_error(
+                                "WebSocket upgrade: the hub closed the connection".into(),
+                            ));
+                        }
+                    }
+                    Err(why) => return Err(handshake_error(format!("WebSocket upgrade: {why}"))),
+                }
+            }
         };
-        let ws = timeout(config.handshake_timeout, handshake)
+        let io = timeout(self.config.handshake_timeout, handshake)
             .await
             .map_err(|_| handshake_error("timed out".into()))??;
         let peer = Peer {
@@ -361,6 +377,6 @@ impl WsConnector {
             transport: TransportKind::WebSocket,
             identity: None,
         };
-        Ok(start(ws, peer, config))
+        Ok(start(io, Role::Client, peer, &self.config))
     }
 }

@@ -10,10 +10,12 @@ use futures::{SinkExt, StreamExt};
 use quinn::crypto::rustls::QuicClientConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use verge_pki::{CertifiedKey, ClusterCa};
 use verge_protocol::pb::{self, Envelope, ErrorCode, envelope::Body};
 use verge_protocol::{CURRENT_VERSION, FrameDecoder, FrameError, MAX_FRAME_BYTES, encode_frame};
@@ -418,6 +420,19 @@ async fn raw_ws_client(
     addr: SocketAddr,
     node: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>> {
+    raw_ws_upgrade(pki, addr, node, WS_PATH)
+        .await
+        .expect("upgrade")
+}
+
+/// tungstenite's upgrade to `path` over TLS with a node certificate.
+async fn raw_ws_upgrade(
+    pki: &Pki,
+    addr: SocketAddr,
+    node: &str,
+    path: &str,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>, WsError>
+{
     let tls = verge_pki::client_tls_config(pki.ca.ca_pem(), Some(&pki.node_cert(node)))
         .expect("TLS config");
     let tcp = TcpStream::connect(addr).await.expect("TCP");
@@ -426,7 +441,7 @@ async fn raw_ws_client(
         .connect(name, tcp)
         .await
         .expect("TLS");
-    let mut request = format!("wss://{addr}{WS_PATH}")
+    let mut request = format!("wss://{addr}{path}")
         .into_client_request()
         .expect("request");
     request.headers_mut().insert(
@@ -436,10 +451,11 @@ async fn raw_ws_client(
     let config = WebSocketConfig::default()
         .max_message_size(None)
         .max_frame_size(None);
-    tokio_tungstenite::client_async_with_config(request, tls, Some(config))
-        .await
-        .expect("upgrade")
-        .0
+    Ok(
+        tokio_tungstenite::client_async_with_config(request, tls, Some(config))
+            .await?
+            .0,
+    )
 }
 
 fn frame(envelope: &Envelope) -> Bytes {
@@ -467,6 +483,77 @@ where
         panic!("closed without a Goodbye");
     };
     timeout(DEADLINE, read).await.expect("Goodbye in time")
+}
+
+async fn next_ws_message<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> Message
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match timeout(DEADLINE, ws.next())
+        .await
+        .expect("answered in time")
+    {
+        Some(Ok(message)) => message,
+        other => panic!("the connection ended: {other:?}"),
+    }
+}
+
+/// The hub's WebSocket endpoint with an independent implementation
+/// (tungstenite) as the client: upgrade refusals, control frames,
+/// fragmented messages, and what a text message gets.
+#[tokio::test]
+async fn the_websocket_endpoint_speaks_rfc_6455_to_an_independent_client() {
+    let pki = Pki::new();
+    let mut hub = Hub::start(TransportKind::WebSocket, &pki, &fast()).await;
+
+    match raw_ws_upgrade(&pki, hub.addr(), "lost", "/elsewhere").await {
+        Err(WsError::Http(response)) => {
+            assert_eq!(response.status(), 404);
+            let body = response.body().clone().unwrap_or_default();
+            let body = String::from_utf8_lossy(&body);
+            assert!(body.contains("the channel is at /channel"), "{body}");
+        }
+        other => panic!("expected a 404, got {:?}", other.map(|_| ())),
+    }
+
+    let mut raw = raw_ws_client(&pki, hub.addr(), "edge-1").await;
+    raw.send(Message::Ping(Bytes::from_static(b"are you there")))
+        .await
+        .expect("ping");
+    assert_eq!(
+        next_ws_message(&mut raw).await,
+        Message::Pong(Bytes::from_static(b"are you there"))
+    );
+
+    // A channel frame in three WebSocket fragments arrives whole.
+    let bytes = frame(&hello("edge-1"));
+    for (range, opcode, fin) in [
+        (0..5, OpData::Binary, false),
+        (5..9, OpData::Continue, false),
+        (9..bytes.len(), OpData::Continue, true),
+    ] {
+        let fragment = WsFrame::message(bytes.slice(range), OpCode::Data(opcode), fin);
+        raw.feed(Message::Frame(fragment)).await.expect("fragment");
+    }
+    raw.flush().await.expect("flush");
+    let mut server = hub.accept().await;
+    assert_eq!(recv(&mut server).await.expect("Hello"), hello("edge-1"));
+    server.send(&welcome("edge-1")).await.expect("Welcome");
+    let Message::Binary(welcome_bytes) = next_ws_message(&mut raw).await else {
+        panic!("not a binary message");
+    };
+    let decoded = FrameDecoder::new(MAX_FRAME_BYTES)
+        .decode_message(welcome_bytes)
+        .and_then(|f| f.envelope())
+        .expect("a valid frame");
+    assert_eq!(decoded, welcome("edge-1"));
+
+    raw.send(Message::Text("hello".into())).await.expect("text");
+    assert!(matches!(
+        recv(&mut server).await,
+        Err(TransportError::Frame(FrameError::Malformed(_)))
+    ));
+    assert_eq!(ws_goodbye(&mut raw).await, ErrorCode::Malformed);
 }
 
 #[tokio::test]
